@@ -77,9 +77,10 @@ class Promise {
     if (!state_->result) state_->canceller = std::move(canceller);
   }
 
+  // True once a result was set (including by cancel()).
   [[nodiscard]] bool done() const {
     std::lock_guard lock(state_->mutex);
-    return state_->result.has_value() || state_->consumed;
+    return state_->result.has_value();
   }
 
  private:
