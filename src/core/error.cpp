@@ -7,22 +7,35 @@ namespace wazo {
 
 std::string_view to_string(ErrorCategory category) noexcept {
   switch (category) {
-    case ErrorCategory::transport: return "transport";
-    case ErrorCategory::timeout: return "timeout";
-    case ErrorCategory::http: return "http";
-    case ErrorCategory::server: return "server";
-    case ErrorCategory::auth: return "auth";
-    case ErrorCategory::parse: return "parse";
-    case ErrorCategory::sip: return "sip";
-    case ErrorCategory::media: return "media";
-    case ErrorCategory::cancelled: return "cancelled";
-    case ErrorCategory::invalid_argument: return "invalid-argument";
+    case ErrorCategory::transport:
+      return "transport";
+    case ErrorCategory::timeout:
+      return "timeout";
+    case ErrorCategory::http:
+      return "http";
+    case ErrorCategory::server:
+      return "server";
+    case ErrorCategory::auth:
+      return "auth";
+    case ErrorCategory::parse:
+      return "parse";
+    case ErrorCategory::sip:
+      return "sip";
+    case ErrorCategory::media:
+      return "media";
+    case ErrorCategory::cancelled:
+      return "cancelled";
+    case ErrorCategory::invalid_argument:
+      return "invalid-argument";
   }
   return "unknown";
 }
 
 Error::Error(ErrorCategory c, std::string msg, int st)
-    : category(c), status(st), message(std::move(msg)), timestamp(detail::utc_now_iso8601()),
+    : category(c),
+      status(st),
+      message(std::move(msg)),
+      timestamp(detail::utc_now_iso8601()),
       retryable(c == ErrorCategory::transport || c == ErrorCategory::timeout || c == ErrorCategory::server) {}
 
 std::string Error::describe() const {

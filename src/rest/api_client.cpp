@@ -12,13 +12,20 @@ namespace wazo::rest {
 
 std::string_view to_string(Method m) noexcept {
   switch (m) {
-    case Method::get: return "GET";
-    case Method::post: return "POST";
-    case Method::put: return "PUT";
-    case Method::patch: return "PATCH";
-    case Method::del: return "DELETE";
-    case Method::head: return "HEAD";
-    case Method::options: return "OPTIONS";
+    case Method::get:
+      return "GET";
+    case Method::post:
+      return "POST";
+    case Method::put:
+      return "PUT";
+    case Method::patch:
+      return "PATCH";
+    case Method::del:
+      return "DELETE";
+    case Method::head:
+      return "HEAD";
+    case Method::options:
+      return "OPTIONS";
   }
   return "GET";
 }
@@ -90,8 +97,7 @@ std::string encode_query(const Query& query) {
 
 const std::string* Response::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (k.size() == name.size() &&
-        std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
         })) {
       return &v;
@@ -140,7 +146,7 @@ struct ApiClient::Impl : std::enable_shared_from_this<Impl> {
   std::string token;
   std::uint64_t token_generation = 0;  // bumped whenever the token changes
   std::string refresh_token_value;
-  std::uint64_t refresh_epoch = 0;     // bumped whenever the refresh token changes
+  std::uint64_t refresh_epoch = 0;  // bumped whenever the refresh token changes
   std::string client_id;
   std::string tenant;
   std::string refresh_backend = "wazo_user";

@@ -173,7 +173,9 @@ Async<Json> AuthApi::initiate_idp_authentication(const std::string& domain, cons
 
 Async<Session> AuthApi::refresh_token(const std::string& refresh_token, const std::string& backend, int expiration,
                                       bool mobile, const std::string& tenant_id, const std::string& domain_name) {
-  Json body = {{"backend", backend}, {"expiration", expiration}, {"refresh_token", refresh_token},
+  Json body = {{"backend", backend},
+               {"expiration", expiration},
+               {"refresh_token", refresh_token},
                {"client_id", client_.client_id()}};
   if (!tenant_id.empty()) body["tenant_id"] = tenant_id;
   if (!domain_name.empty()) body["domain_name"] = domain_name;
@@ -217,8 +219,7 @@ Async<DeviceToken> AuthApi::get_device_token(const std::string& user_uuid) {
 }
 
 Async<Json> AuthApi::send_device_token(const std::string& user_uuid, const std::string& device_token,
-                                       const std::string& apns_voip_token,
-                                       const std::string& apns_notification_token) {
+                                       const std::string& apns_voip_token, const std::string& apns_notification_token) {
   Request r = make_request(routes::mobile_post, {user_uuid});
   Json body = {{"token", device_token}};
   if (!apns_voip_token.empty()) body["apns_voip_token"] = apns_voip_token;
@@ -261,8 +262,8 @@ Async<bool> AuthApi::delete_provider_token(const std::string& user_uuid, const s
   return fetch_ok(client_, make_request(routes::provider_delete, {user_uuid, provider}));
 }
 
-Async<User> AuthApi::create_user(const std::string& username, const std::string& password,
-                                 const std::string& firstname, const std::string& lastname) {
+Async<User> AuthApi::create_user(const std::string& username, const std::string& password, const std::string& firstname,
+                                 const std::string& lastname) {
   Request r = make_request(routes::user_create);
   r.json = Json{{"username", username}, {"password", password}, {"firstname", firstname}, {"lastname", lastname}};
   return fetch<User>(client_, std::move(r), parse_user);
@@ -305,9 +306,8 @@ Async<bool> AuthApi::delete_user_group(const std::string& user_uuid, const std::
 }
 
 Async<List<UserSession>> AuthApi::get_user_session(const std::string& user_uuid) {
-  return fetch<List<UserSession>>(client_, make_request(routes::user_sessions, {user_uuid}), [](const Json& j) {
-    return list_from_json<UserSession>(j, user_session_from_json);
-  });
+  return fetch<List<UserSession>>(client_, make_request(routes::user_sessions, {user_uuid}),
+                                  [](const Json& j) { return list_from_json<UserSession>(j, user_session_from_json); });
 }
 
 Async<bool> AuthApi::delete_user_session(const std::string& user_uuid, const std::string& session_uuid) {

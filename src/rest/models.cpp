@@ -22,7 +22,9 @@ std::vector<std::string> strings(const json& o, const char* key) {
   }
   return out;
 }
-Error not_object(const char* what) { return Error(ErrorCategory::parse, std::string(what) + ": expected a JSON object"); }
+Error not_object(const char* what) {
+  return Error(ErrorCategory::parse, std::string(what) + ": expected a JSON object");
+}
 }  // namespace
 
 Result<Email> email_from_json(const json& j) {

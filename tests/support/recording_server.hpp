@@ -16,9 +16,9 @@ namespace wazo::test {
 
 struct RecordedRequest {
   std::string method;
-  std::string target;  // path + query, as sent
-  std::string path;    // without the query
-  std::string query;   // without '?'
+  std::string target;                          // path + query, as sent
+  std::string path;                            // without the query
+  std::string query;                           // without '?'
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
 
@@ -34,10 +34,10 @@ struct Reply {
   std::string body = "{}";
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string raw;              // when set, written as-is instead of a formatted response
-  int delay_ms = 0;             // wait before answering
-  bool close_after = false;     // close the connection after this answer
-  bool hang = false;            // never answer (until the server stops)
+  std::string raw;           // when set, written as-is instead of a formatted response
+  int delay_ms = 0;          // wait before answering
+  bool close_after = false;  // close the connection after this answer
+  bool hang = false;         // never answer (until the server stops)
 };
 
 class RecordingServer {

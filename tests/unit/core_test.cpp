@@ -169,10 +169,12 @@ TEST(Log, ObfuscateKeepsFourCharacters) {
 TEST(Log, SinkAndLevel) {
   std::vector<std::string> lines;
   std::mutex m;
-  Logger logger([&](const LogRecord& r) {
-    std::lock_guard lock(m);
-    lines.push_back(std::string(r.category) + ":" + std::string(r.message));
-  }, LogLevel::info);
+  Logger logger(
+      [&](const LogRecord& r) {
+        std::lock_guard lock(m);
+        lines.push_back(std::string(r.category) + ":" + std::string(r.message));
+      },
+      LogLevel::info);
   logger.debug("x", "hidden");
   logger.info("x", "shown");
   logger.set_level(LogLevel::error);

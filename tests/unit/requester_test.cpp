@@ -181,7 +181,8 @@ TEST_F(Requester, RefreshOnceAndReplayOnce) {
   client.set_client_id("my-app");
   client.set_refresh_expiration(120);
   std::vector<std::string> seen;
-  auto sub = client.on_refresh_token([&](const std::string& tok, const Session& s) { seen.push_back(tok + "/" + s.uuid); });
+  auto sub =
+      client.on_refresh_token([&](const std::string& tok, const Session& s) { seen.push_back(tok + "/" + s.uuid); });
   auto r = client.call(Method::get, "confd/1.1/users/me").get();
   ASSERT_TRUE(r) << r.error();
   EXPECT_EQ((*r)["ok"], true);
@@ -304,7 +305,8 @@ TEST_F(Requester, MockFaultMalformedJsonIsAParseError) {
 
 TEST_F(Requester, MockFaultOversizeResponseIsBounded) {
   ApiClient small(rt, ClientOptions{.server = server.url(), .connection = {.max_response_bytes = 64 * 1024}});
-  server.set_handler([](const RecordedRequest&) { return Reply{.status = 200, .body = std::string(8 * 1024 * 1024, 'x')}; });
+  server.set_handler(
+      [](const RecordedRequest&) { return Reply{.status = 200, .body = std::string(8 * 1024 * 1024, 'x')}; });
   auto r = small.call(Method::get, "x").get();
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().category, ErrorCategory::parse);

@@ -61,7 +61,8 @@ class Promise {
       if (state_->continuation) {
         cont = std::move(state_->continuation);
         state_->consumed = true;
-        boost::asio::post(state_->ex, [cont = std::move(cont), r = std::move(result)]() mutable { cont(std::move(r)); });
+        boost::asio::post(state_->ex,
+                          [cont = std::move(cont), r = std::move(result)]() mutable { cont(std::move(r)); });
         state_->result.emplace(Error(ErrorCategory::invalid_argument, "result already consumed"));
         return true;
       }

@@ -20,7 +20,7 @@ struct ConnectionOptions {
   std::string proxy;
   bool use_environment_proxy = false;
   std::chrono::milliseconds connect_timeout{10'000};
-  std::chrono::milliseconds request_timeout{30'000};   // per request, from start to last byte
+  std::chrono::milliseconds request_timeout{30'000};     // per request, from start to last byte
   std::size_t max_response_bytes = 32U * 1024U * 1024U;  // larger bodies fail with a parse error
   std::string user_agent = "wazo-sdk-cpp/0.1";
 };

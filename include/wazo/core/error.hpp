@@ -28,12 +28,12 @@ std::string_view to_string(ErrorCategory category) noexcept;
 
 struct Error {
   ErrorCategory category = ErrorCategory::transport;
-  int status = 0;            // HTTP or SIP status, 0 when there was no response
-  std::string error_id;      // Wazo's `error_id` when the server sent one
-  std::string message;       // human-readable, never contains secrets
-  nlohmann::json details;    // Wazo's `details` (or the whole body when it has no known shape)
-  std::string timestamp;     // server timestamp when given, else when the error was made (ISO 8601 UTC)
-  bool retryable = false;    // whether the same call may succeed if simply tried again
+  int status = 0;          // HTTP or SIP status, 0 when there was no response
+  std::string error_id;    // Wazo's `error_id` when the server sent one
+  std::string message;     // human-readable, never contains secrets
+  nlohmann::json details;  // Wazo's `details` (or the whole body when it has no known shape)
+  std::string timestamp;   // server timestamp when given, else when the error was made (ISO 8601 UTC)
+  bool retryable = false;  // whether the same call may succeed if simply tried again
 
   Error() = default;
   Error(ErrorCategory c, std::string msg, int st = 0);

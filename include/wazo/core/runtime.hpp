@@ -14,7 +14,7 @@
 namespace wazo {
 
 struct RuntimeOptions {
-  LogSink log_sink;                     // default: warnings and errors to stderr
+  LogSink log_sink;  // default: warnings and errors to stderr
   LogLevel log_level = LogLevel::warn;
 };
 

@@ -51,17 +51,17 @@ std::string percent_encode(std::string_view s);
 
 struct Request {
   Method method = Method::get;
-  std::string path;                    // relative to /api/: "auth/0.1/token" ("/api/auth/0.1/token" also works)
+  std::string path;  // relative to /api/: "auth/0.1/token" ("/api/auth/0.1/token" also works)
   Query query;
-  std::optional<Json> json;            // JSON body (Content-Type: application/json)
-  std::optional<std::string> raw_body; // non-JSON body, sent with `content_type`
+  std::optional<Json> json;             // JSON body (Content-Type: application/json)
+  std::optional<std::string> raw_body;  // non-JSON body, sent with `content_type`
   std::string content_type;
-  Headers headers;                     // merged over the defaults
+  Headers headers;                                   // merged over the defaults
   std::optional<std::chrono::milliseconds> timeout;  // default: the client's request timeout
-  bool authenticated = true;           // send X-Auth-Token
-  bool refresh_on_401 = true;          // refresh-and-replay-once on 401 / 404 "No such token"
-  std::vector<int> accept_statuses;    // statuses >= 400 that still count as a response (not an Error)
-  std::vector<int> quiet_statuses;     // statuses >= 400 not logged as API errors (e.g. an expected 404)
+  bool authenticated = true;                         // send X-Auth-Token
+  bool refresh_on_401 = true;                        // refresh-and-replay-once on 401 / 404 "No such token"
+  std::vector<int> accept_statuses;                  // statuses >= 400 that still count as a response (not an Error)
+  std::vector<int> quiet_statuses;                   // statuses >= 400 not logged as API errors (e.g. an expected 404)
 };
 
 struct Response {
@@ -75,8 +75,8 @@ struct Response {
 };
 
 struct ClientOptions {
-  std::string server;   // "host[:port]" (https), or with a scheme: "https://host:port", "http://127.0.0.1:8080"
-  std::string client_id;      // needed to get (and use) a refresh token
+  std::string server;     // "host[:port]" (https), or with a scheme: "https://host:port", "http://127.0.0.1:8080"
+  std::string client_id;  // needed to get (and use) a refresh token
   std::string refresh_token;
   bool is_mobile = false;
   ConnectionOptions connection;
@@ -115,13 +115,13 @@ class ApiClient {
   [[nodiscard]] std::string token() const;
   void set_refresh_token(std::string refresh_token);
   [[nodiscard]] std::string refresh_token() const;
-  void set_refresh_expiration(int seconds);        // expiration asked for refreshed tokens (default 3600)
-  void set_refresh_backend(std::string backend);   // default "wazo_user"
+  void set_refresh_expiration(int seconds);           // expiration asked for refreshed tokens (default 3600)
+  void set_refresh_backend(std::string backend);      // default "wazo_user"
   void set_refresh_tenant_id(std::string tenant_id);  // deprecated by Wazo; prefer the domain name
   void set_refresh_domain_name(std::string domain_name);
   void set_client_id(std::string client_id);
   [[nodiscard]] std::string client_id() const;
-  void set_tenant(std::string tenant_uuid);        // empty: no Wazo-Tenant header
+  void set_tenant(std::string tenant_uuid);  // empty: no Wazo-Tenant header
   [[nodiscard]] std::string tenant() const;
   void set_request_timeout(std::chrono::milliseconds timeout);
   void set_is_mobile(bool mobile);

@@ -18,10 +18,10 @@ struct Session {
   std::string session_uuid;
   std::string tenant_uuid;
   std::string auth_id;
-  std::string username;       // metadata.username when the engine sends it
+  std::string username;  // metadata.username when the engine sends it
   std::vector<std::string> acl;
-  std::string issued_at;      // as sent (ISO 8601)
-  std::string expires_at;     // as sent (ISO 8601, UTC)
+  std::string issued_at;                            // as sent (ISO 8601)
+  std::string expires_at;                           // as sent (ISO 8601, UTC)
   std::chrono::system_clock::time_point expires{};  // parsed from utc_expires_at (or expires_at)
   nlohmann::json metadata = nlohmann::json::object();
   nlohmann::json raw = nlohmann::json::object();  // the whole `data` object, unknown fields included

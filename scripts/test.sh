@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds with warnings as errors, checks formatting, runs every
+# test (unit, contract, integration against wazo-dev-engine over loopback).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh test
+
+build="${WAZO_BUILD_DIR:-build-ci}"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWAZO_WERROR=ON >/dev/null
+cmake --build "$build" -j "$(nproc)"
+
+# Formatting is part of the build's contract.
+mapfile -t sources < <(git ls-files '*.cpp' '*.hpp' 2>/dev/null || true)
+if [ ${#sources[@]} -gt 0 ]; then
+  clang-format --dry-run --Werror "${sources[@]}"
+fi
+
+ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 300
