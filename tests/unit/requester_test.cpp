@@ -336,6 +336,42 @@ TEST_F(Requester, MockFaultCancelAHangingRequest) {
   EXPECT_TRUE(client.call(Method::get, "y").get());
 }
 
+TEST_F(Requester, ProxyOptionSendsRequestsThroughTheProxy) {
+  RecordingServer proxy;
+  ApiClient via(rt, ClientOptions{.server = "http://wazo.invalid:8080", .connection = {.proxy = proxy.url()}});
+  ASSERT_TRUE(via.call(Method::get, "auth/0.1/backends").get());
+  ASSERT_EQ(proxy.count(), 1U);
+  EXPECT_EQ(proxy.requests()[0].target, "http://wazo.invalid:8080/api/auth/0.1/backends");
+  EXPECT_EQ(server.count(), 0U);
+}
+
+TEST(RequesterLogs, SecretsNeverReachTheLogs) {
+  std::mutex m;
+  std::string logged;
+  Runtime rt{RuntimeOptions{.log_sink =
+                                [&](const LogRecord& r) {
+                                  std::lock_guard lock(m);
+                                  logged.append(r.message).append("\n");
+                                },
+                            .log_level = LogLevel::trace}};
+  RecordingServer server([](const RecordedRequest& req) {
+    if (req.method == "POST") return Reply{.status = 401, .body = R"({"reason":["Invalid refresh token"]})"};
+    return Reply{.status = 404, .body = R"({"reason":["No such token"]})"};
+  });
+  ApiClient client(rt, ClientOptions{.server = server.url()});
+  const std::string token = "5ec12e7-70ke2-a1b2c3d4e5f6";
+  const std::string refresh = "refresh-5ec12e7-999999";
+  client.set_token(token);
+  client.set_refresh_token(refresh);
+  EXPECT_FALSE(client.call(Method::get, "auth/0.1/token/" + token).get());
+  EXPECT_FALSE(client.auth().log_in({.username = "alice", .password = "p4ssw0rd-secret"}).get());
+  std::lock_guard lock(m);
+  EXPECT_FALSE(logged.empty());
+  EXPECT_EQ(logged.find(token), std::string::npos) << logged;
+  EXPECT_EQ(logged.find(refresh), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("p4ssw0rd"), std::string::npos) << logged;
+}
+
 TEST(RequesterTransport, NothingListeningIsATransportError) {
   Runtime rt{RuntimeOptions{.log_sink = [](const LogRecord&) {}}};
   int port = 0;
