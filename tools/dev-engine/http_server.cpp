@@ -1,0 +1,155 @@
+#include "http_server.hpp"
+
+#include <iostream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+namespace wazo::engine {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& io_context, ServerOptions opts, Router& r)
+      : io(io_context), options(std::move(opts)), router(r), acceptor(io_context) {}
+
+  asio::io_context& io;
+  ServerOptions options;
+  Router& router;
+  tcp::acceptor acceptor;
+  std::uint16_t bound_port = 0;
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec) continue;  // e.g. too many open files: keep serving the others
+      asio::co_spawn(io, serve_connection(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> serve_connection(tcp::socket socket) {
+    auto self = shared_from_this();
+    beast::error_code ec;
+    const tcp::endpoint peer = socket.remote_endpoint(ec);
+    const std::string remote = ec ? std::string("unknown") : peer.address().to_string();
+    if (options.tls != nullptr) {
+      beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *options.tls);
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+      co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;  // e.g. a client that refuses our certificate
+      co_await serve_requests(stream, remote);
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+      co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      beast::tcp_stream stream(std::move(socket));
+      co_await serve_requests(stream, remote);
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+  }
+
+  template <class Stream>
+  asio::awaitable<void> serve_requests(Stream& stream, const std::string& remote) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(options.body_limit);
+      parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+      beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+      beast::error_code ec;
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
+          ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+        co_return;
+      }
+      if (ec) {
+        // Bounded input: an oversize body or header, or a malformed request, gets an answer and the door.
+        int status = 400;
+        std::string message = "Bad request: " + ec.message();
+        if (ec == http::error::body_limit) {
+          status = 413;
+          message = "Request body too large";
+        } else if (ec == http::error::header_limit) {
+          status = 431;
+          message = "Request header fields too large";
+        }
+        HttpResponse res{static_cast<http::status>(status), 11};
+        res.set(http::field::content_type, "application/json");
+        res.set(http::field::connection, "close");
+        res.body() = api_error_body(message, "invalid-request").dump();
+        res.prepare_payload();
+        co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        co_return;
+      }
+      HttpRequest request = parser.release();
+      const bool keep_alive = request.keep_alive();
+      HttpResponse res = respond(request, remote);
+      res.keep_alive(keep_alive);
+      co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !keep_alive) co_return;
+    }
+  }
+
+  HttpResponse respond(const HttpRequest& request, const std::string& remote) {
+    Reply reply;
+    try {
+      reply = router.dispatch(request, remote);
+    } catch (const std::exception& e) {
+      reply = json_reply(500, api_error_body(std::string("Internal error: ") + e.what(), "internal-error"));
+    }
+    HttpResponse res{static_cast<http::status>(reply.status), request.version()};
+    res.set(http::field::server, "wazo-dev-engine");
+    if (!reply.content_type.empty()) res.set(http::field::content_type, reply.content_type);
+    for (const auto& [name, value] : reply.headers) res.set(name, value);
+    res.body() = std::move(reply.body);
+    if (request.method() == http::verb::head) {
+      res.content_length(0);
+    } else if (reply.status != 204 && reply.status != 304) {
+      res.prepare_payload();
+    }
+    if (options.verbose) {  // the route template, never the path: a path may carry a token
+      std::cerr << "wazo-dev-engine: " << request.method_string() << ' ' << reply.route << " -> " << reply.status
+                << std::endl;
+    }
+    return res;
+  }
+};
+
+HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Router& router)
+    : impl_(std::make_shared<Impl>(io, std::move(options), router)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::start() {
+  const tcp::endpoint endpoint(asio::ip::make_address(impl_->options.address), impl_->options.port);
+  impl_->acceptor.open(endpoint.protocol());
+  impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
+  impl_->acceptor.bind(endpoint);
+  impl_->acceptor.listen(asio::socket_base::max_listen_connections);
+  impl_->bound_port = impl_->acceptor.local_endpoint().port();
+  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+}
+
+void HttpServer::stop() {
+  beast::error_code ec;
+  impl_->acceptor.close(ec);
+}
+
+std::uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+std::string HttpServer::url() const {
+  std::string host = impl_->options.address;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return std::string(impl_->options.tls != nullptr ? "https://" : "http://") + host + ":" + std::to_string(port());
+}
+
+}  // namespace wazo::engine

@@ -1,0 +1,134 @@
+// The dev engine's in-memory state: tenants, users, policies, groups, tokens, sessions, refresh tokens.
+// Seeded from JSON (the default seed is seed.json, embedded at build time). Used on the I/O thread only.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "util.hpp"
+
+namespace wazo::engine {
+
+struct Tenant {
+  std::string uuid, name, slug, parent_uuid, contact, phone;
+  Json address = Json::object();
+  std::vector<std::string> domain_names;
+};
+
+struct Email {
+  std::string uuid, address;
+  bool main = false;
+  bool confirmed = false;
+};
+
+struct User {
+  std::string uuid, username, password, firstname, lastname, tenant_uuid;
+  std::string purpose = "user";
+  bool enabled = true;
+  std::vector<Email> emails;
+  std::set<std::string> policies;                     // explicit policies (uuids)
+  std::optional<Json> mobile;                         // the mobile push tokens (external auth "mobile")
+  std::map<std::string, Json, std::less<>> external;  // other external auths: "google", "microsoft"
+};
+
+struct Policy {
+  std::string uuid, name, slug, description, tenant_uuid;
+  std::vector<std::string> acl;
+  bool shared = false;
+  bool read_only = false;
+};
+
+struct Group {
+  std::string uuid, name, slug, tenant_uuid;
+  std::set<std::string> users, policies;
+  bool read_only = false;
+};
+
+struct Token {
+  std::string token, session_uuid, user_uuid, tenant_uuid, auth_id, remote_addr, user_agent;
+  std::vector<std::string> acl;
+  Clock::time_point issued_at, expires_at;
+  bool mobile = false;
+};
+
+struct SessionRecord {
+  std::string uuid, user_uuid, tenant_uuid, token;
+  bool mobile = false;
+};
+
+struct RefreshToken {
+  std::string token, client_id, user_uuid, tenant_uuid;
+  Clock::time_point created_at;
+  bool mobile = false;
+};
+
+class State {
+ public:
+  // Throws std::runtime_error with a clear message for a malformed seed.
+  void load_seed(const Json& seed);
+
+  // --- lookups (nullptr when absent) ---
+  User* user(const std::string& uuid);
+  User* user_by_login(const std::string& login);  // username, or a confirmed email address
+  Tenant* tenant(const std::string& uuid);
+  Policy* policy(const std::string& uuid);
+  Group* group(const std::string& uuid);
+  // A live token; expired tokens are removed (with their sessions) on the way.
+  const Token* live_token(const std::string& token);
+
+  // True when `tenant` is `ancestor` or below it.
+  [[nodiscard]] bool tenant_within(const std::string& tenant, const std::string& ancestor) const;
+  // `root` and every tenant below it.
+  [[nodiscard]] std::vector<std::string> tenants_below(const std::string& root) const;
+  // The user's ACL: the tenant's default user policy, explicit policies, and their groups' policies.
+  [[nodiscard]] std::vector<std::string> acl_for(const User& u) const;
+
+  // --- tokens and sessions ---
+  Token& create_token(const User& u, int expiration_seconds, bool mobile, const std::string& remote,
+                      const std::string& user_agent);
+  void revoke_token(const std::string& token);
+  bool delete_session(const std::string& session_uuid);
+  void purge_expired();
+  // A new refresh token for (user, client id) replaces the previous one.
+  RefreshToken& create_refresh_token(const User& u, const std::string& client_id, bool mobile);
+  RefreshToken* refresh_token(const std::string& token, const std::string& client_id);
+  bool delete_refresh_token(const std::string& user_uuid, const std::string& client_id);
+
+  // Creates a tenant with its read-only default user policy.
+  Tenant& add_tenant(Tenant t);
+
+  // --- removal with cascades ---
+  void delete_user(const std::string& uuid);
+  void delete_tenant(const std::string& uuid);  // and everything in it and below it
+  void delete_policy(const std::string& uuid);
+  void delete_group(const std::string& uuid);
+
+  // --- JSON views (the wazo-auth response shapes) ---
+  [[nodiscard]] Json to_json(const User& u) const;
+  [[nodiscard]] Json to_json(const Tenant& t) const;
+  [[nodiscard]] Json to_json(const Policy& p, const std::string& viewer_tenant) const;
+  [[nodiscard]] Json to_json(const Group& g) const;
+  [[nodiscard]] Json to_json(const SessionRecord& s) const;
+  [[nodiscard]] Json to_json(const RefreshToken& r) const;
+  [[nodiscard]] Json to_json(const Token& t, const std::string& refresh_token = {}) const;
+
+  std::map<std::string, Tenant> tenants;
+  std::map<std::string, User> users;
+  std::map<std::string, Policy> policies;
+  std::map<std::string, Group> groups;
+  std::map<std::string, Token> tokens;                 // by token
+  std::map<std::string, SessionRecord> sessions;       // by session uuid
+  std::map<std::string, RefreshToken> refresh_tokens;  // by refresh token
+  std::string default_user_policy_name = "wazo_default_user_policy";
+  std::vector<std::string> default_user_acl;  // the ACL of each tenant's default user policy
+  std::string mobile_sender_id = "wazo-dev-engine";
+  std::string engine_uuid;  // "xivo_uuid"
+
+ private:
+  std::optional<std::string> policy_by_name(const std::string& name, const std::string& tenant) const;
+};
+
+}  // namespace wazo::engine
