@@ -70,21 +70,22 @@ EngineProcess::EngineProcess(std::vector<std::string> extra_args) {
 
 EngineProcess::~EngineProcess() { stop(); }
 
-void EngineProcess::stop() {
-  if (pid_ <= 0) return;
+int EngineProcess::stop() {
+  if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
+  int status = -1;
   for (int i = 0; i < 100; ++i) {
-    int status = 0;
     const pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_ || (r < 0 && errno == ECHILD)) {
       pid_ = -1;
-      return;
+      return status;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
+  waitpid(pid_, &status, 0);
   pid_ = -1;
+  return status;
 }
 
 TempDir::TempDir() {

@@ -22,7 +22,8 @@ class EngineProcess {
   [[nodiscard]] pid_t pid() const { return pid_; }
   [[nodiscard]] const std::string& error() const { return error_; }
 
-  void stop();  // SIGTERM, then SIGKILL after 5 s; reaps the child
+  // SIGTERM, then SIGKILL after 5 s; reaps the child and returns its wait status (-1 when none was running).
+  int stop();
 
   static std::string binary();  // path of the wazo-dev-engine built with the tests
 
