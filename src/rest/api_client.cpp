@@ -274,7 +274,8 @@ struct ApiClient::Impl : std::enable_shared_from_this<Impl> {
     if (!r) {
       const auto& e = r.error();
       if (e.category != ErrorCategory::cancelled) {
-        runtime.logger().warn("rest", std::string(to_string(a->req.method)) + " " + a->req.path + ": " + e.describe());
+        runtime.logger().warn("rest", std::string(to_string(a->req.method)) + " " +
+                                          detail::redact_path(a->req.path, a->token_used) + ": " + e.describe());
       }
       a->promise.set(std::move(r).error());
       return;
@@ -352,8 +353,12 @@ struct ApiClient::Impl : std::enable_shared_from_this<Impl> {
       body["expiration"] = refresh_expiration;
       body["refresh_token"] = rt;
       body["client_id"] = client_id;
-      if (!refresh_tenant_id.empty()) body["tenant_id"] = refresh_tenant_id;
-      if (!refresh_domain_name.empty()) body["domain_name"] = refresh_domain_name;
+      // wazo-auth refuses both at once; the domain name is the current form, the tenant id the deprecated one.
+      if (!refresh_domain_name.empty()) {
+        body["domain_name"] = refresh_domain_name;
+      } else if (!refresh_tenant_id.empty()) {
+        body["tenant_id"] = refresh_tenant_id;
+      }
     }
     if (rt.empty()) {
       Error e(ErrorCategory::auth, "no refresh token to renew the session with");

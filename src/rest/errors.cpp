@@ -53,10 +53,20 @@ Error error_from_response(int status, std::string_view body) {
 }
 
 std::string redact_path(std::string path, const std::string& secret) {
-  if (secret.size() < 8) return path;
-  for (auto pos = path.find(secret); pos != std::string::npos; pos = path.find(secret, pos)) {
-    const auto masked = obfuscate(secret);
-    path.replace(pos, secret.size(), masked);
+  if (secret.size() >= 8) {
+    for (auto pos = path.find(secret); pos != std::string::npos; pos = path.find(secret, pos)) {
+      const auto masked = obfuscate(secret);
+      path.replace(pos, secret.size(), masked);
+      pos += masked.size();
+    }
+  }
+  // wazo-auth's /token/{token}: whichever token it is (checked, revoked, scoped), it is a secret.
+  static constexpr std::string_view marker = "/token/";
+  for (auto pos = path.find(marker); pos != std::string::npos; pos = path.find(marker, pos)) {
+    pos += marker.size();
+    const auto end = std::min(path.find_first_of("/?", pos), path.size());
+    const std::string masked = obfuscate(path.substr(pos, end - pos));
+    path.replace(pos, end - pos, masked);
     pos += masked.size();
   }
   return path;

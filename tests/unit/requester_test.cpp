@@ -204,6 +204,47 @@ TEST_F(Requester, RefreshOnceAndReplayOnce) {
   EXPECT_EQ(seen[0], "fresh/u");
 }
 
+TEST_F(Requester, RefreshUsesTheConfiguredBackendTenantAndDomain) {
+  std::atomic<int> refreshes{0};
+  server.set_handler([&](const RecordedRequest& r) { return refreshing_server(r, refreshes, true); });
+  client.set_token("stale");
+  client.set_refresh_token("refresh-1");
+  client.set_client_id("my-app");
+  client.set_refresh_backend("ldap_user");
+  client.set_refresh_tenant_id("tenant-a");
+  auto r = client.call(Method::get, "confd/1.1/users/me").get();
+  ASSERT_TRUE(r) << r.error();
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 3U);
+  auto body = nlohmann::json::parse(reqs[1].body);
+  EXPECT_EQ(body["backend"], "ldap_user");
+  EXPECT_EQ(body["tenant_id"], "tenant-a");
+  EXPECT_FALSE(body.contains("domain_name"));
+
+  // wazo-auth refuses tenant_id with domain_name: the domain name (the current form) wins.
+  client.set_token("stale");
+  client.set_refresh_domain_name("example.com");
+  ASSERT_TRUE(client.call(Method::get, "confd/1.1/users/me").get());
+  reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 6U);
+  body = nlohmann::json::parse(reqs[4].body);
+  EXPECT_EQ(body["domain_name"], "example.com");
+  EXPECT_FALSE(body.contains("tenant_id"));
+}
+
+TEST_F(Requester, EveryMethodGoesOnTheWire) {
+  server.set_handler([](const RecordedRequest&) { return Reply{.status = 200, .body = "{}"}; });
+  client.set_token("tok");
+  for (const Method m : {Method::get, Method::post, Method::put, Method::patch, Method::del, Method::options}) {
+    auto r = client.send(Request{.method = m, .path = "confd/1.1/x"}).get();
+    ASSERT_TRUE(r) << to_string(m) << ": " << r.error();
+  }
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 6U);
+  const std::vector<std::string> expected = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+  for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(reqs[i].method, expected[i]);
+}
+
 TEST_F(Requester, ReplayedCallStillUnauthorizedIsAnAuthErrorWithoutLooping) {
   std::atomic<int> refreshes{0};
   server.set_handler([&](const RecordedRequest& req) {
@@ -365,7 +406,13 @@ TEST(RequesterLogs, SecretsNeverReachTheLogs) {
   client.set_refresh_token(refresh);
   EXPECT_FALSE(client.call(Method::get, "auth/0.1/token/" + token).get());
   EXPECT_FALSE(client.auth().log_in({.username = "alice", .password = "p4ssw0rd-secret"}).get());
+  const std::string other = "07he2-70ken-0f-an07her-user";  // a token in the path that is not the client's
+  EXPECT_FALSE(client.auth().authenticate(other).get());
+  ApiClient nowhere(rt, ClientOptions{.server = "http://127.0.0.1:1"});  // a transport failure is logged too
+  EXPECT_FALSE(nowhere.auth().authenticate(other).get());
+  EXPECT_FALSE(nowhere.auth().log_out(other).get());
   std::lock_guard lock(m);
+  EXPECT_EQ(logged.find(other), std::string::npos) << logged;
   EXPECT_FALSE(logged.empty());
   EXPECT_EQ(logged.find(token), std::string::npos) << logged;
   EXPECT_EQ(logged.find(refresh), std::string::npos) << logged;

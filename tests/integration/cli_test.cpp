@@ -1,0 +1,403 @@
+// The `wazo` command-line client, run as a real process against a real wazo-dev-engine process over loopback.
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "engine_process.hpp"
+#include "wazo/rest/api_client.hpp"
+#include "wazo/rest/auth.hpp"
+
+extern char** environ;
+
+namespace wazo::cli {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+struct Outcome {
+  int code = -1;  // exit code, or -1 when the process did not exit normally
+  std::string out;
+  std::string err;
+};
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// Runs `program args...` with `env_overrides` added to the environment, feeding it `input` on stdin and
+// collecting stdout and stderr; kills it after 60 s.
+Outcome run_process(const std::string& program, const std::vector<std::string>& args,
+                    const std::vector<std::string>& env_overrides, const std::string& input) {
+  Outcome result;
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    result.err = "pipe failed";
+    return result;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
+
+  std::vector<std::string> argv_s = {program};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool overridden = false;
+    for (const auto& o : env_overrides) overridden = overridden || o.substr(0, o.find('=')) == name;
+    if (!overridden) env_s.push_back(entry);
+  }
+  env_s.insert(env_s.end(), env_overrides.begin(), env_overrides.end());
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  if (rc != 0) {
+    close(in[1]);
+    close(out[0]);
+    close(err[0]);
+    result.err = std::string("posix_spawn failed: ") + std::strerror(rc);
+    return result;
+  }
+  // The input is small: it fits in the pipe. Closing the pipe gives the program end-of-file.
+  if (!input.empty()) {
+    const ssize_t ignored = write(in[1], input.data(), input.size());
+    (void)ignored;
+  }
+  close(in[1]);
+
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open_fds = 2;
+  while (open_fds > 0 && std::chrono::steady_clock::now() < deadline) {
+    if (poll(fds, 2, 200) <= 0) continue;
+    for (int k = 0; k < 2; ++k) {
+      if (fds[k].fd < 0 || fds[k].revents == 0) continue;
+      char buf[4096];
+      const ssize_t n = read(fds[k].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[k]->append(buf, static_cast<std::size_t>(n));
+      } else {
+        close(fds[k].fd);
+        fds[k].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (auto& p : fds) {
+    if (p.fd >= 0) close(p.fd);
+  }
+  if (open_fds > 0) kill(pid, SIGKILL);  // timed out
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) result.code = WEXITSTATUS(status);
+  return result;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(std::filesystem::exists(WAZO_CLI_PATH)) << "no wazo binary at '" << WAZO_CLI_PATH << "'";
+    ASSERT_TRUE(engine.running()) << engine.error();
+  }
+
+  Outcome wazo(const std::vector<std::string>& args, const std::string& input = {}) {
+    return run_process(WAZO_CLI_PATH, args, {"WAZO_SESSION_FILE=" + session_file}, input);
+  }
+
+  Outcome login(const std::string& user = "alice", const std::string& password = "secret") {
+    Outcome r = wazo({"--host", engine.url(), "login", user, password});
+    EXPECT_EQ(r.code, 0) << r.err;
+    return r;
+  }
+
+  Json saved() {
+    std::ifstream in(session_file);
+    return Json::parse(in, nullptr, /*allow_exceptions=*/false);
+  }
+
+  // Whether the engine still accepts `token`, asked through the SDK.
+  bool token_valid(const std::string& token) {
+    Runtime rt{RuntimeOptions{.log_sink = [](const LogRecord&) {}, .log_level = LogLevel::off}};
+    rest::ApiClient client(rt, rest::ClientOptions{.server = engine.url()});
+    auto r = client.auth().check_token(token).get();
+    return r && *r;
+  }
+
+  static void expect_one_error_line(const Outcome& r, const std::string& prefix) {
+    const auto l = lines(r.err);
+    ASSERT_EQ(l.size(), 1U) << r.err;
+    EXPECT_EQ(l[0].rfind(prefix, 0), 0U) << l[0];
+  }
+
+  test::TempDir dir;
+  std::string session_file = dir.file("config/wazo/session.json");  // its directories do not exist yet
+  test::EngineProcess engine;
+};
+
+TEST_F(Cli, LoginSavesAPrivateSession) {
+  Outcome r = login();
+  EXPECT_NE(r.out.find("logged in as alice (uuid "), std::string::npos) << r.out;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+
+  struct stat st {};
+  ASSERT_EQ(stat(session_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600U);
+  ASSERT_EQ(stat(dir.file("config/wazo").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700U);
+
+  Json s = saved();
+  ASSERT_TRUE(s.is_object());
+  const auto token = s.value("token", "");
+  EXPECT_FALSE(token.empty());
+  EXPECT_FALSE(s.value("refresh_token", "").empty());  // client id wazo-cli asks for one
+  EXPECT_EQ(s.value("client_id", ""), "wazo-cli");
+  EXPECT_EQ(s.value("host", ""), engine.url());
+  EXPECT_EQ(s.value("username", ""), "alice");
+  EXPECT_FALSE(s.value("uuid", "").empty());
+  EXPECT_NE(r.out.find(s.value("uuid", "")), std::string::npos);
+  EXPECT_NE(r.out.find(s.value("tenant_uuid", "")), std::string::npos);
+  EXPECT_EQ(r.out.find(token), std::string::npos);  // the token stays in the file
+  EXPECT_TRUE(token_valid(token));
+  // No temporary file left next to it.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.file("config/wazo")), {}), 1);
+}
+
+TEST_F(Cli, LoginAsJsonLeavesTheTokensOut) {
+  Outcome r = wazo({"--host", engine.url(), "--json", "login", "alice", "secret"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Json j = Json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j.value("username", ""), "alice");
+  EXPECT_EQ(j.value("uuid", ""), saved().value("uuid", "?"));
+  EXPECT_EQ(r.out.find(saved().value("token", "?")), std::string::npos);
+  EXPECT_EQ(r.out.find(saved().value("refresh_token", "?")), std::string::npos);
+}
+
+TEST_F(Cli, LoginReadsThePasswordFromStandardInput) {
+  Outcome r = wazo({"--host", engine.url(), "login", "bob", "-"}, "secret\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("logged in as bob"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, WhoamiPrintsTheUser) {
+  login();
+  const auto uuid = saved().value("uuid", "?");
+  Outcome r = wazo({"whoami"});  // no --host: it comes from the session file
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("alice (uuid " + uuid + ", tenant ", 0), 0U) << r.out;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+}
+
+TEST_F(Cli, WhoamiAsJson) {
+  login();
+  Outcome r = wazo({"--json", "whoami"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Json j = Json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j.value("uuid", ""), saved().value("uuid", "?"));
+  EXPECT_EQ(j.value("username", ""), "alice");
+  EXPECT_EQ(j.value("tenant_uuid", ""), saved().value("tenant_uuid", "?"));
+  EXPECT_FALSE(j.value("expires_at", "").empty());
+}
+
+TEST_F(Cli, ApiGetsAUser) {
+  login();
+  const auto uuid = saved().value("uuid", "?");
+  Outcome r = wazo({"api", "GET", "/api/auth/0.1/users/" + uuid});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Json j = Json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j.value("username", ""), "alice");
+  EXPECT_EQ(j.value("uuid", ""), uuid);
+  EXPECT_GT(lines(r.out).size(), 1U);  // pretty-printed
+
+  Outcome compact = wazo({"--json", "api", "get", "auth/0.1/users/" + uuid});
+  ASSERT_EQ(compact.code, 0) << compact.err;
+  EXPECT_EQ(lines(compact.out).size(), 1U) << compact.out;
+  EXPECT_EQ(Json::parse(compact.out, nullptr, false), j);
+}
+
+TEST_F(Cli, ApiErrorIsOneLine) {
+  login();
+  Outcome r = wazo({"api", "GET", "/api/auth/0.1/users/00000000-0000-0000-0000-000000000000"});
+  EXPECT_EQ(r.code, 1);
+  expect_one_error_line(r, "wazo: error: 404");
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+TEST_F(Cli, ApiWithInvalidJsonIsAUsageError) {
+  login();
+  Outcome r = wazo({"api", "POST", "/api/auth/0.1/users", "{not json"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("usage:"), std::string::npos) << r.err;
+  Outcome bad_method = wazo({"api", "FETCH", "/api/auth/0.1/users"});
+  EXPECT_EQ(bad_method.code, 2);
+  Outcome missing = wazo({"api", "GET"});
+  EXPECT_EQ(missing.code, 2);
+}
+
+TEST_F(Cli, WrongPasswordFailsWithOneLine) {
+  const std::string password = "not-the-password-42";
+  Outcome r = wazo({"--host", engine.url(), "login", "alice", password});
+  EXPECT_EQ(r.code, 1);
+  expect_one_error_line(r, "wazo: error: 401");
+  EXPECT_EQ(r.err.find(password), std::string::npos);
+  EXPECT_EQ(r.out.find(password), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(session_file));
+
+  Outcome verbose = wazo({"--verbose", "--host", engine.url(), "login", "alice", password});
+  EXPECT_EQ(verbose.code, 1);
+  EXPECT_EQ(verbose.err.find(password), std::string::npos) << verbose.err;
+}
+
+TEST_F(Cli, VerboseLogsNoSecret) {
+  login();
+  const Json s = saved();
+  Outcome r = wazo({"--verbose", "whoami"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err.find(s.value("token", "?")), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(s.value("refresh_token", "?")), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, WhoamiWithoutSessionFails) {
+  Outcome r = wazo({"whoami"});
+  EXPECT_EQ(r.code, 1);
+  expect_one_error_line(r, "wazo: error: not logged in");
+  Outcome api = wazo({"api", "GET", "/api/auth/0.1/users"});
+  EXPECT_EQ(api.code, 1);
+  Outcome logout = wazo({"logout"});
+  EXPECT_EQ(logout.code, 1);
+}
+
+TEST_F(Cli, LogoutRevokesAndForgetsTheSession) {
+  login();
+  const auto token = saved().value("token", "");
+  Outcome r = wazo({"logout"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "logged out\n");
+  EXPECT_FALSE(std::filesystem::exists(session_file));
+  EXPECT_FALSE(token_valid(token));
+
+  Outcome after = wazo({"whoami"});
+  EXPECT_EQ(after.code, 1);
+  expect_one_error_line(after, "wazo: error: not logged in");
+}
+
+TEST_F(Cli, ExpiredTokenIsRefreshed) {
+  Outcome r = wazo({"--host", engine.url(), "login", "alice", "secret", "--expiration", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto before = saved().value("token", "");
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_FALSE(token_valid(before));  // really expired
+
+  Outcome who = wazo({"whoami"});
+  ASSERT_EQ(who.code, 0) << who.err;
+  EXPECT_EQ(who.out.rfind("alice (uuid ", 0), 0U) << who.out;
+  const auto after = saved().value("token", "");
+  EXPECT_FALSE(after.empty());
+  EXPECT_NE(after, before);
+  EXPECT_TRUE(token_valid(after));
+
+  struct stat st {};
+  ASSERT_EQ(stat(session_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600U);
+}
+
+TEST_F(Cli, TheTokenGoesOnlyToItsServer) {
+  login();
+  const std::string other = "http://127.0.0.1:1";  // nothing listens there, and nothing is sent there
+  Outcome who = wazo({"--host", other, "whoami"});
+  EXPECT_EQ(who.code, 1);
+  expect_one_error_line(who, "wazo: error: logged in to " + engine.url());
+  Outcome api = wazo({"--host", other, "api", "GET", "/api/auth/0.1/users"});
+  EXPECT_EQ(api.code, 1);
+  expect_one_error_line(api, "wazo: error: logged in to " + engine.url());
+  Outcome same = wazo({"--host", engine.url() + "/", "whoami"});
+  EXPECT_EQ(same.code, 0) << same.err;
+}
+
+TEST_F(Cli, UsageErrors) {
+  Outcome unknown = wazo({"frobnicate"});
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.err.find("usage:"), std::string::npos) << unknown.err;
+  EXPECT_EQ(wazo({"--no-such-option", "whoami"}).code, 2);
+  EXPECT_EQ(wazo({}).code, 2);
+  EXPECT_EQ(wazo({"--host"}).code, 2);
+  EXPECT_EQ(wazo({"--timeout", "soon", "whoami"}).code, 2);
+  EXPECT_EQ(wazo({"--host", engine.url(), "login", "alice"}).code, 2);
+  EXPECT_EQ(wazo({"login", "alice", "secret"}).code, 2);  // no host anywhere
+  EXPECT_EQ(wazo({"--host", engine.url(), "login", "alice", "secret", "--expiration", "-5"}).code, 2);
+  EXPECT_FALSE(std::filesystem::exists(session_file));
+
+  Outcome help = wazo({"--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.out.find("login USER PASSWORD"), std::string::npos);
+  EXPECT_EQ(wazo({"--version"}).code, 0);
+}
+
+TEST_F(Cli, StoppedEngineIsATransportError) {
+  login();
+  engine.stop();
+  Outcome r = wazo({"--timeout", "3", "whoami"});
+  EXPECT_EQ(r.code, 1);
+  expect_one_error_line(r, "wazo: error: transport");
+  EXPECT_TRUE(std::filesystem::exists(session_file));  // still logged in, for when the server is back
+}
+
+TEST_F(Cli, TlsWithPrivateCa) {
+  const std::string ca = dir.file("ca.pem");
+  test::EngineProcess tls{{"--tls", "--tls-ca-out", ca}};
+  ASSERT_TRUE(tls.running()) << tls.error();
+
+  Outcome untrusted = wazo({"--host", tls.url(), "login", "alice", "secret"});
+  EXPECT_EQ(untrusted.code, 1);
+  expect_one_error_line(untrusted, "wazo: error: transport");
+
+  Outcome trusted = wazo({"--host", tls.url(), "--ca", ca, "login", "alice", "secret"});
+  ASSERT_EQ(trusted.code, 0) << trusted.err;
+  EXPECT_EQ(saved().value("ca_file", ""), ca);
+  Outcome who = wazo({"whoami"});  // the CA was saved with the session
+  EXPECT_EQ(who.code, 0) << who.err;
+
+  Outcome insecure = wazo({"--host", tls.url(), "--insecure", "login", "bob", "secret"});
+  EXPECT_EQ(insecure.code, 0) << insecure.err;
+}
+
+}  // namespace
+}  // namespace wazo::cli

@@ -1,0 +1,61 @@
+// The commands of the `wazo` CLI. Each returns the process exit code: 0 success, 1 failure (one line on stderr),
+// 2 usage error.
+#pragma once
+
+#include <chrono>
+#include <iosfwd>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wazo/core/error.hpp"
+#include "wazo/core/runtime.hpp"
+
+namespace wazo::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+struct GlobalOptions {
+  std::string host;  // empty: the host saved at login
+  bool insecure = false;
+  std::string ca_file;
+  bool json = false;
+  std::chrono::milliseconds timeout{30'000};
+  bool verbose = false;
+};
+
+// Secrets the program knows (password, tokens), masked out of anything it prints or logs, as a second line of
+// defence behind the SDK's own obfuscation. Thread-safe: the log sink uses it on the I/O thread.
+class Secrets {
+ public:
+  void add(std::string secret);
+  [[nodiscard]] std::string redact(std::string_view text) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> secrets_;
+};
+
+struct Context {
+  Runtime& runtime;
+  const GlobalOptions& options;
+  Secrets& secrets;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+int run_login(Context& ctx, const std::vector<std::string>& args);
+int run_whoami(Context& ctx, const std::vector<std::string>& args);
+int run_logout(Context& ctx, const std::vector<std::string>& args);
+int run_api(Context& ctx, const std::vector<std::string>& args);
+
+// "401 Authentication Failed", "transport: Could not connect to server", ... (one line, no secrets).
+std::string describe_failure(const Error& error);
+
+// Prints "wazo: error: MESSAGE" and, when `usage` is not empty, "usage: USAGE"; returns kExitUsage.
+int usage_error(std::ostream& err, std::string_view message, std::string_view usage);
+
+}  // namespace wazo::cli
