@@ -6,7 +6,7 @@ mode="${1:-test}"
 
 packages=(
   g++ cmake ninja-build pkg-config ca-certificates
-  libboost-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev
+  libboost-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libsimdjson-dev
 )
 if [ "$mode" = test ]; then
   packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format)

@@ -565,6 +565,7 @@ Async<Session> ApiClient::force_refresh_token() {
 
 std::string ApiClient::server() const { return impl_->server; }
 std::string ApiClient::base_url() const { return impl_->base; }
+const ConnectionOptions& ApiClient::connection_options() const { return impl_->opts.connection; }
 Runtime& ApiClient::runtime() const { return impl_->runtime; }
 Emitter& ApiClient::emitter() { return impl_->emitter; }
 AuthApi ApiClient::auth() const { return AuthApi(*this); }

@@ -139,6 +139,8 @@ class ApiClient {
 
   [[nodiscard]] std::string server() const;
   [[nodiscard]] std::string base_url() const;  // "https://host:port/api/"
+  // The connection options this client was made with (TLS, proxy, timeouts): the WebSocket clients reuse them.
+  [[nodiscard]] const ConnectionOptions& connection_options() const;
   [[nodiscard]] Runtime& runtime() const;
 
   // --- service clients ---
