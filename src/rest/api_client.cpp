@@ -7,6 +7,8 @@
 #include "http/transport.hpp"
 #include "rest/detail/errors.hpp"
 #include "wazo/rest/auth.hpp"
+#include "wazo/rest/chatd.hpp"
+#include "wazo/rest/confd.hpp"
 
 namespace wazo::rest {
 
@@ -569,5 +571,7 @@ const ConnectionOptions& ApiClient::connection_options() const { return impl_->o
 Runtime& ApiClient::runtime() const { return impl_->runtime; }
 Emitter& ApiClient::emitter() { return impl_->emitter; }
 AuthApi ApiClient::auth() const { return AuthApi(*this); }
+ChatdApi ApiClient::chatd() const { return ChatdApi(*this); }
+ConfdApi ApiClient::confd() const { return ConfdApi(*this); }
 
 }  // namespace wazo::rest

@@ -93,6 +93,8 @@ struct TokenRefreshFailed {
 };
 
 class AuthApi;
+class ChatdApi;
+class ConfdApi;
 
 class ApiClient {
  public:
@@ -145,6 +147,8 @@ class ApiClient {
 
   // --- service clients ---
   [[nodiscard]] AuthApi auth() const;  // a light handle sharing this client
+  [[nodiscard]] ChatdApi chatd() const;
+  [[nodiscard]] ConfdApi confd() const;
 
  private:
   Emitter& emitter();
