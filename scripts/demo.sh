@@ -39,5 +39,25 @@ run api GET /api/auth/0.1/users
 echo "\$ wazo --host $url login alice wrong-password   (expected to fail)"
 "$bin/wazo" --host "$url" login alice wrong-password || echo "(exit code $?)"
 echo
+
+echo "== live events: bob listens while alice changes her presence and sends him a chat message"
+bob() { WAZO_SESSION_FILE="$work/bob.json" "$bin/wazo" "$@"; }
+bob --host "$url" login bob secret
+echo "\$ wazo events --count 3 chatd_presence_updated chatd_user_room_message_created   (as bob, in the background)"
+bob events --count 3 chatd_presence_updated chatd_user_room_message_created >"$work/bob-events.txt" 2>"$work/bob-events.err" &
+events_pid=$!
+for _ in $(seq 1 100); do
+  grep -q 'listening for events' "$work/bob-events.err" 2>/dev/null && break
+  sleep 0.1
+done
+run presence set away "in a meeting"
+run chat send bob "Hello Bob, the meeting moved to 3 pm"
+run presence set available
+wait "$events_pid" || { echo "bob's event stream failed:" >&2; cat "$work/bob-events.err" >&2; exit 1; }
+echo "-- what bob saw, live:"
+cat "$work/bob-events.txt"
+echo
+
 run logout
+bob logout >/dev/null
 echo "== done"

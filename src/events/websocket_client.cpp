@@ -505,8 +505,8 @@ struct WebSocketClient::Impl : std::enable_shared_from_this<Impl> {
       } else {
         frame.clear();
         frame.reserve(buffer.size() + detail::Decoder::padding());
-        for (auto b : beast::buffers_range_ref(buffer.cdata()))
-          frame.append(static_cast<const char*>(b.data()), b.size());
+        const auto data = buffer.cdata();  // a flat_buffer is contiguous
+        frame.append(static_cast<const char*>(data.data()), data.size());
         handle_frame(*link, init_seen, *setup_timer);
       }
       buffer.consume(buffer.size());
@@ -644,7 +644,7 @@ WebSocketClient::WebSocketClient(Runtime& runtime, WebSocketOptions options)
     : impl_(std::make_shared<Impl>(runtime, std::move(options))) {}
 
 WebSocketClient::WebSocketClient(const rest::ApiClient& client, WebSocketOptions options) {
-  if (options.host.empty()) options.host = client.server();
+  if (options.host.empty()) options.host = client.base_url();  // with its scheme: "http://…/api/"
   options.connection = client.connection_options();
   options.token = client.token();
   impl_ = std::make_shared<Impl>(client.runtime(), std::move(options));

@@ -88,6 +88,13 @@ int EngineProcess::stop() {
   return status;
 }
 
+void EngineProcess::kill_now() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "wazo-test-XXXXXX").string();
   if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;

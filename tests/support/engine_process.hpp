@@ -24,6 +24,8 @@ class EngineProcess {
 
   // SIGTERM, then SIGKILL after 5 s; reaps the child and returns its wait status (-1 when none was running).
   int stop();
+  // SIGKILL at once (a crash, for fault tests); reaps the child.
+  void kill_now();
 
   static std::string binary();  // path of the wazo-dev-engine built with the tests
 

@@ -244,6 +244,7 @@ class AuthService {
       if (const std::string email = str(j, "email_address"); !email.empty()) {
         u.emails.push_back({new_uuid(), email, true, false});
       }
+      u.confd_id = s_.next_confd_id();  // the confd record comes with the user
       const std::string uuid = u.uuid;
       s_.users[uuid] = std::move(u);
       return json_reply(200, s_.to_json(s_.users[uuid]));

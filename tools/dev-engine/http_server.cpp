@@ -1,6 +1,8 @@
 #include "http_server.hpp"
 
+#include <array>
 #include <iostream>
+#include <optional>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,6 +11,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include "websocket.hpp"
 
 namespace wazo::engine {
 
@@ -47,18 +52,28 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
       co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;  // e.g. a client that refuses our certificate
-      co_await serve_requests(stream, remote);
+      std::optional<HttpRequest> upgrade = co_await serve_requests(stream, remote);
+      if (upgrade) {
+        co_await options.websockets->serve(std::move(stream), std::move(*upgrade));
+        co_return;
+      }
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
       co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
     } else {
       beast::tcp_stream stream(std::move(socket));
-      co_await serve_requests(stream, remote);
+      std::optional<HttpRequest> upgrade = co_await serve_requests(stream, remote);
+      if (upgrade) {
+        co_await options.websockets->serve(std::move(stream), std::move(*upgrade));
+        co_return;
+      }
       stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     }
   }
 
+  // Serves requests until the connection ends; returns the request when it is a websocketd upgrade, for the caller
+  // to hand the stream over.
   template <class Stream>
-  asio::awaitable<void> serve_requests(Stream& stream, const std::string& remote) {
+  asio::awaitable<std::optional<HttpRequest>> serve_requests(Stream& stream, const std::string& remote) {
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
@@ -66,10 +81,24 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
       parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
       beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
       beast::error_code ec;
-      co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      // The header first: an announced body over the limit is refused before it is sent (a client waiting for
+      // "100 Continue" then sends nothing), and a client that does wait for it gets it.
+      co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec) {
+        const auto length = parser.content_length();
+        if (length && *length > options.body_limit) {
+          ec = http::error::body_limit;
+        } else if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+          http::response<http::empty_body> go_on{http::status::continue_, 11};
+          co_await http::async_write(stream, go_on, asio::redirect_error(asio::use_awaitable, ec));
+        }
+      }
+      if (!ec && !parser.is_done()) {
+        co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      }
       if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
           ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
-        co_return;
+        co_return std::nullopt;
       }
       if (ec) {
         // Bounded input: an oversize body or header, or a malformed request, gets an answer and the door.
@@ -88,14 +117,30 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
         res.body() = api_error_body(message, "invalid-request").dump();
         res.prepare_payload();
         co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-        co_return;
+        // A lingering close: read (and drop) what the client is still sending for a moment, so that it reads our
+        // answer instead of a connection reset.
+        beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
+        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+        std::array<char, 16384> sink{};
+        for (std::size_t drained = 0; drained < 64U * 1024U * 1024U;) {
+          const std::size_t n = co_await beast::get_lowest_layer(stream).async_read_some(
+              asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) break;
+          drained += n;
+        }
+        co_return std::nullopt;
       }
       HttpRequest request = parser.release();
+      const std::string_view target(request.target().data(), request.target().size());
+      if (options.websockets != nullptr && beast::websocket::is_upgrade(request) && WebsocketHub::handles(target)) {
+        if (options.verbose) std::cerr << "wazo-dev-engine: GET /api/websocketd/ -> upgrade" << std::endl;
+        co_return std::optional<HttpRequest>(std::move(request));
+      }
       const bool keep_alive = request.keep_alive();
       HttpResponse res = respond(request, remote);
       res.keep_alive(keep_alive);
       co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec || !keep_alive) co_return;
+      if (ec || !keep_alive) co_return std::nullopt;
     }
   }
 

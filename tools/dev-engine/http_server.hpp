@@ -16,6 +16,8 @@
 
 namespace wazo::engine {
 
+class WebsocketHub;
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;                    // 0: a free port
@@ -24,6 +26,7 @@ struct ServerOptions {
   std::size_t header_limit = 16 * 1024;      // 431 above
   std::chrono::seconds idle_timeout{60};     // a silent keep-alive connection is closed after this
   bool verbose = false;                      // one line per request on stderr (route templates, no secrets)
+  WebsocketHub* websockets = nullptr;        // serves GET /api/websocketd/ upgrades when set
 };
 
 class HttpServer {

@@ -160,6 +160,7 @@ Reply Router::dispatch(const HttpRequest& request, const std::string& remote) {
   }
   Reply reply = route->handler(call);
   reply.route = route->pattern;
+  for (const auto& hook : after_) hook(call, reply);
   if (head) reply.body.clear();
   return reply;
 }

@@ -57,6 +57,8 @@ class Router {
   // Routes a request (404 for an unknown path, 405 for a known path with another method; HEAD falls back
   // to GET without the body) and counts it under "METHOD /template".
   Reply dispatch(const HttpRequest& request, const std::string& remote);
+  // Runs after each routed request (not after a 404/405): state maintenance, persistence.
+  void after(std::function<void(const Call&, const Reply&)> hook) { after_.push_back(std::move(hook)); }
   // Keeps a service object alive as long as the router whose handlers refer to it.
   void own(std::shared_ptr<void> service) { owned_.push_back(std::move(service)); }
   // "METHOD /template" → requests served, for GET /_dev/metrics.
@@ -72,6 +74,7 @@ class Router {
   const Route* match(http::verb method, const std::vector<std::string>& segments, bool& path_known) const;
 
   std::vector<Route> routes_;
+  std::vector<std::function<void(const Call&, const Reply&)>> after_;
   std::vector<std::shared_ptr<void>> owned_;
   mutable std::mutex mutex_;
   std::map<std::string, long> served_;

@@ -83,8 +83,40 @@ void State::load_seed(const Json& seed) {
       if (!found) throw std::runtime_error("seed: unknown policy " + name + " for " + user.username);
       user.policies.insert(*found);
     }
+    if (auto it = u.find("confd_id"); it != u.end()) {
+      if (!it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > 1000000000)
+        throw std::runtime_error("seed: confd_id must be a positive integer for " + user.username);
+      user.confd_id = it->get<int>();
+      for (const auto& [uuid, other] : users) {
+        if (other.confd_id == user.confd_id) throw std::runtime_error("seed: duplicate confd_id for " + user.username);
+      }
+    }
     users[user.uuid] = std::move(user);
   }
+  for (auto& [uuid, u] : users) {  // users without a confd id get the next ones
+    if (u.confd_id == 0) u.confd_id = next_confd_id();
+  }
+}
+
+int State::next_confd_id() const {
+  int top = 0;
+  for (const auto& [uuid, u] : users) top = std::max(top, u.confd_id);
+  return top + 1;
+}
+
+bool State::has_session(const std::string& user_uuid) const {
+  const auto now = Clock::now();
+  return std::any_of(tokens.begin(), tokens.end(),
+                     [&](const auto& kv) { return kv.second.user_uuid == user_uuid && kv.second.expires_at > now; });
+}
+
+bool State::has_mobile(const std::string& user_uuid) const {
+  const auto now = Clock::now();
+  const bool session = std::any_of(tokens.begin(), tokens.end(), [&](const auto& kv) {
+    return kv.second.user_uuid == user_uuid && kv.second.mobile && kv.second.expires_at > now;
+  });
+  return session || std::any_of(refresh_tokens.begin(), refresh_tokens.end(),
+                                [&](const auto& kv) { return kv.second.user_uuid == user_uuid && kv.second.mobile; });
 }
 
 Tenant& State::add_tenant(Tenant t) {
@@ -146,11 +178,19 @@ const Token* State::live_token(const std::string& token) {
   auto it = tokens.find(token);
   if (it == tokens.end()) return nullptr;
   if (it->second.expires_at <= Clock::now()) {
-    sessions.erase(it->second.session_uuid);
-    tokens.erase(it);
+    erase_token(it);
     return nullptr;
   }
   return &it->second;
+}
+
+void State::erase_token(std::map<std::string, Token>::iterator it) {
+  SessionRecord record{it->second.session_uuid, it->second.user_uuid, it->second.tenant_uuid, it->second.token,
+                       it->second.mobile};
+  if (auto s = sessions.find(it->second.session_uuid); s != sessions.end()) record = s->second;
+  sessions.erase(it->second.session_uuid);
+  tokens.erase(it);
+  if (on_session_deleted) on_session_deleted(record);
 }
 
 bool State::tenant_within(const std::string& tenant_uuid, const std::string& ancestor) const {
@@ -208,35 +248,38 @@ Token& State::create_token(const User& u, int expiration_seconds, bool mobile, c
   t.issued_at = Clock::now();
   t.expires_at = t.issued_at + std::chrono::seconds(expiration_seconds);
   t.mobile = mobile;
-  sessions[t.session_uuid] = SessionRecord{t.session_uuid, u.uuid, u.tenant_uuid, t.token, mobile};
+  const SessionRecord record{t.session_uuid, u.uuid, u.tenant_uuid, t.token, mobile};
+  sessions[t.session_uuid] = record;
   const std::string key = t.token;
-  return tokens[key] = std::move(t);
+  Token& stored = tokens[key] = std::move(t);
+  if (on_session_created) on_session_created(record);
+  return stored;
 }
 
 void State::revoke_token(const std::string& token) {
   auto it = tokens.find(token);
-  if (it == tokens.end()) return;
-  sessions.erase(it->second.session_uuid);
-  tokens.erase(it);
+  if (it != tokens.end()) erase_token(it);
 }
 
 bool State::delete_session(const std::string& session_uuid) {
   auto it = sessions.find(session_uuid);
   if (it == sessions.end()) return false;
-  tokens.erase(it->second.token);
-  sessions.erase(it);
+  if (auto t = tokens.find(it->second.token); t != tokens.end()) {
+    erase_token(t);
+  } else {
+    sessions.erase(it);
+  }
   return true;
 }
 
 void State::purge_expired() {
   const auto now = Clock::now();
-  for (auto it = tokens.begin(); it != tokens.end();) {
-    if (it->second.expires_at <= now) {
-      sessions.erase(it->second.session_uuid);
-      it = tokens.erase(it);
-    } else {
-      ++it;
-    }
+  std::vector<std::string> expired;
+  for (const auto& [key, t] : tokens) {
+    if (t.expires_at <= now) expired.push_back(key);
+  }
+  for (const auto& key : expired) {
+    if (auto it = tokens.find(key); it != tokens.end()) erase_token(it);
   }
 }
 
@@ -265,8 +308,12 @@ bool State::delete_refresh_token(const std::string& user_uuid, const std::string
 
 void State::delete_user(const std::string& uuid) {
   users.erase(uuid);
-  for (auto it = tokens.begin(); it != tokens.end();) {
-    it = it->second.user_uuid == uuid ? tokens.erase(it) : std::next(it);
+  std::vector<std::string> doomed;
+  for (const auto& [key, t] : tokens) {
+    if (t.user_uuid == uuid) doomed.push_back(key);
+  }
+  for (const auto& key : doomed) {
+    if (auto it = tokens.find(key); it != tokens.end()) erase_token(it);
   }
   for (auto it = sessions.begin(); it != sessions.end();) {
     it = it->second.user_uuid == uuid ? sessions.erase(it) : std::next(it);

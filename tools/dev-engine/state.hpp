@@ -1,7 +1,9 @@
-// The dev engine's in-memory state: tenants, users, policies, groups, tokens, sessions, refresh tokens.
-// Seeded from JSON (the default seed is seed.json, embedded at build time). Used on the I/O thread only.
+// The dev engine's in-memory state: tenants, users, policies, groups, tokens, sessions, refresh tokens, and the
+// chatd (presences, rooms, messages) and confd (user ids, services, forwards) data. Seeded from JSON (the default
+// seed is seed.json, embedded at build time), or loaded from a --state file. Used on the I/O thread only.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -24,8 +26,26 @@ struct Email {
   bool confirmed = false;
 };
 
+// chatd's explicit presence of a user (the rest of a Presence is computed).
+struct Presence {
+  std::string state = "available";  // available | away | unavailable | invisible
+  std::string status;
+  std::optional<Clock::time_point> last_activity;  // set when the user changes it explicitly
+};
+
+// confd's call forward.
+struct Forward {
+  bool enabled = false;
+  std::string destination;  // "" is shown as null
+};
+
 struct User {
   std::string uuid, username, password, firstname, lastname, tenant_uuid;
+  int confd_id = 0;  // confd's integer id
+  Presence presence;
+  bool dnd = false;
+  bool incallfilter = false;
+  std::map<std::string, Forward, std::less<>> forwards;  // busy, noanswer, unconditional
   std::string purpose = "user";
   bool enabled = true;
   std::vector<Email> emails;
@@ -52,6 +72,7 @@ struct Token {
   std::vector<std::string> acl;
   Clock::time_point issued_at, expires_at;
   bool mobile = false;
+  bool expire_soon_sent = false;  // auth_session_expire_soon is published once per token
 };
 
 struct SessionRecord {
@@ -63,6 +84,20 @@ struct RefreshToken {
   std::string token, client_id, user_uuid, tenant_uuid;
   Clock::time_point created_at;
   bool mobile = false;
+};
+
+struct RoomUser {
+  std::string uuid, tenant_uuid, wazo_uuid;
+};
+
+struct Room {
+  std::string uuid, name, tenant_uuid;  // name: "" is shown as null
+  std::vector<RoomUser> users;
+};
+
+struct ChatMessage {
+  std::string uuid, room_uuid, content, alias, user_uuid, tenant_uuid, wazo_uuid;
+  Clock::time_point created_at;
 };
 
 class State {
@@ -97,6 +132,16 @@ class State {
   RefreshToken* refresh_token(const std::string& token, const std::string& client_id);
   bool delete_refresh_token(const std::string& user_uuid, const std::string& client_id);
 
+  // The next free confd user id (1, 2, …).
+  [[nodiscard]] int next_confd_id() const;
+  // Does the user have a live session (chatd's `connected`), a mobile session or mobile refresh token (`mobile`)?
+  [[nodiscard]] bool has_session(const std::string& user_uuid) const;
+  [[nodiscard]] bool has_mobile(const std::string& user_uuid) const;
+
+  // The whole state as JSON (for --state) and back. load_snapshot throws std::runtime_error when malformed.
+  [[nodiscard]] Json snapshot() const;
+  void load_snapshot(const Json& j);
+
   // Creates a tenant with its read-only default user policy.
   Tenant& add_tenant(Tenant t);
 
@@ -126,9 +171,16 @@ class State {
   std::vector<std::string> default_user_acl;  // the ACL of each tenant's default user policy
   std::string mobile_sender_id = "wazo-dev-engine";
   std::string engine_uuid;  // "xivo_uuid"
+  std::string wazo_version = "25.17";
+  std::map<std::string, Room> rooms;  // by uuid
+  std::vector<ChatMessage> messages;  // in creation order
+
+  // Called after a session (token) is created or removed (revoked, deleted, expired, its user deleted).
+  std::function<void(const SessionRecord&)> on_session_created, on_session_deleted;
 
  private:
   std::optional<std::string> policy_by_name(const std::string& name, const std::string& tenant) const;
+  void erase_token(std::map<std::string, Token>::iterator it);
 };
 
 }  // namespace wazo::engine

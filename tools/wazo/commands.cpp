@@ -1,7 +1,10 @@
 #include "commands.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <condition_variable>
+#include <csignal>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -11,8 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "session_file.hpp"
+#include "wazo/events/websocket_client.hpp"
 #include "wazo/rest/api_client.hpp"
 #include "wazo/rest/auth.hpp"
+#include "wazo/rest/chatd.hpp"
+#include "wazo/rest/confd.hpp"
 
 namespace wazo::cli {
 
@@ -408,6 +414,184 @@ int run_api(Context& ctx, const std::vector<std::string>& args) {
   }
   if (store) warn_unsaved(ctx, *store);
   return kExitOk;
+}
+
+namespace {
+
+constexpr std::string_view kEventsUsage = "wazo events [--count N] [NAME...]";
+constexpr std::string_view kPresenceUsage = "wazo presence set available|away|unavailable|invisible [STATUS]";
+constexpr std::string_view kDndUsage = "wazo dnd on|off";
+constexpr std::string_view kChatUsage = "wazo chat send USER TEXT";
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_interrupt(int /*signal*/) { g_interrupted = true; }
+
+// Runs `body` with the saved session's client; the common part of the commands that act as the user.
+template <class Body>
+int with_session(Context& ctx, Body&& body) {
+  int code = kExitOk;
+  auto path = session_path(ctx, code);
+  if (!path) return code;
+  auto saved = require_session(ctx, *path, code);
+  if (!saved) return code;
+  auto sc = session_client(ctx, *path, *saved);
+  const int result = body(sc.client, *saved);
+  warn_unsaved(ctx, *sc.store);
+  return result;
+}
+
+bool looks_like_uuid(std::string_view s) {
+  return s.size() == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-';
+}
+
+}  // namespace
+
+int run_events(Context& ctx, const std::vector<std::string>& args) {
+  std::optional<int> count;
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--count") {
+      if (i + 1 >= args.size()) return usage_error(ctx.err, "--count needs a number", kEventsUsage);
+      count = parse_positive_int(args[++i]);
+      if (!count) return usage_error(ctx.err, "--count needs a positive number", kEventsUsage);
+    } else if (!args[i].empty() && args[i][0] == '-') {
+      return usage_error(ctx.err, "events: unknown option " + args[i], kEventsUsage);
+    } else {
+      names.push_back(args[i]);
+    }
+  }
+  if (names.empty()) names = {"*"};
+  return with_session(ctx, [&](rest::ApiClient& client, const SavedSession&) {
+    std::mutex m;
+    std::condition_variable cv;
+    int seen = 0;
+    std::optional<Error> fatal;
+    events::WebSocketClient ws(client, {.events = names});
+    auto printer = ws.on_any([&](const events::RawEvent& e) {
+      std::lock_guard lock(m);
+      if (count && seen >= *count) return;
+      auto payload = e.payload();
+      const Json data = payload ? *payload : Json(nullptr);
+      if (ctx.options.json) {
+        ctx.out << dump(Json{{"name", e.name}, {"data", data}}, true) << std::endl;
+      } else {
+        ctx.out << e.name << ' ' << dump(data, true) << std::endl;
+      }
+      ++seen;
+      cv.notify_all();
+    });
+    auto states = ws.on<events::StateChanged>([&](const events::StateChanged& s) {
+      if (ctx.options.verbose) ctx.err << "wazo: events: " << events::to_string(s.state) << '\n';
+      if (s.state == events::ConnectionState::closed && s.error) {
+        std::lock_guard lock(m);
+        fatal = *s.error;
+        cv.notify_all();
+      }
+    });
+    auto auth = ws.on<events::AuthFailed>([&](const events::AuthFailed& a) {
+      if (a.recovered || !a.error || a.error->category != ErrorCategory::auth) return;
+      std::lock_guard lock(m);
+      fatal = *a.error;  // the session cannot be renewed: log in again
+      cv.notify_all();
+    });
+    std::signal(SIGINT, on_interrupt);
+    std::signal(SIGTERM, on_interrupt);
+    ws.connect();
+    auto open = ws.when_open().get_for(ctx.options.timeout);
+    if (!open) return fail(ctx, "events: no connection to the event server within the timeout");
+    if (!*open) return fail(ctx, open->error());
+    ctx.err << "wazo: listening for events" << (count ? "" : " (Ctrl-C to stop)") << std::endl;
+    std::unique_lock lock(m);
+    while (!g_interrupted && !fatal && !(count && seen >= *count)) cv.wait_for(lock, std::chrono::milliseconds(100));
+    lock.unlock();
+    ws.close();
+    if (fatal) return fail(ctx, *fatal);
+    return kExitOk;
+  });
+}
+
+int run_presence(Context& ctx, const std::vector<std::string>& args) {
+  if (args.size() < 2 || args.size() > 3 || args[0] != "set")
+    return usage_error(ctx.err, "presence set needs a STATE", kPresenceUsage);
+  const std::string& state = args[1];
+  if (state != "available" && state != "away" && state != "unavailable" && state != "invisible")
+    return usage_error(ctx.err, "presence: unknown state " + state, kPresenceUsage);
+  return with_session(ctx, [&](rest::ApiClient& client, const SavedSession& saved) {
+    auto r = args.size() == 3 ? client.chatd().update_status(saved.uuid, state, args[2]).get()
+                              : client.chatd().update_state(saved.uuid, state).get();
+    if (!r) return fail(ctx, r.error());
+    if (ctx.options.json) {
+      ctx.out << dump(Json{{"state", state}, {"status", args.size() == 3 ? args[2] : ""}}, true) << '\n';
+    } else {
+      ctx.out << "presence: " << state << (args.size() == 3 ? " (" + args[2] + ")" : "") << '\n';
+    }
+    return kExitOk;
+  });
+}
+
+int run_dnd(Context& ctx, const std::vector<std::string>& args) {
+  if (args.size() != 1 || (args[0] != "on" && args[0] != "off"))
+    return usage_error(ctx.err, "dnd needs on or off", kDndUsage);
+  const bool enabled = args[0] == "on";
+  return with_session(ctx, [&](rest::ApiClient& client, const SavedSession& saved) {
+    auto r = client.confd().update_do_not_disturb(saved.uuid, enabled).get();
+    if (!r) return fail(ctx, r.error());
+    if (ctx.options.json) {
+      ctx.out << dump(Json{{"dnd", enabled}}, true) << '\n';
+    } else {
+      ctx.out << "do not disturb: " << (enabled ? "on" : "off") << '\n';
+    }
+    return kExitOk;
+  });
+}
+
+int run_chat(Context& ctx, const std::vector<std::string>& args) {
+  if (args.size() != 3 || args[0] != "send") return usage_error(ctx.err, "chat send needs USER and TEXT", kChatUsage);
+  const std::string& who = args[1];
+  const std::string& text = args[2];
+  if (text.empty()) return usage_error(ctx.err, "chat: empty TEXT", kChatUsage);
+  return with_session(ctx, [&](rest::ApiClient& client, const SavedSession& saved) {
+    // The peer: a uuid as it is, else a username looked up in wazo-auth (needs the right to list users).
+    std::string peer = who;
+    if (!looks_like_uuid(who)) {
+      rest::Request find{.method = rest::Method::get, .path = "auth/0.1/users", .query = {{"search", who}}};
+      auto res = client.send(find).get();
+      if (!res)
+        return fail(ctx, "chat: cannot look up " + who + " (" + describe_failure(res.error()) + "); give the uuid");
+      auto j = res->json();
+      peer.clear();
+      if (j && j->is_object() && (*j)["items"].is_array()) {
+        for (const auto& u : (*j)["items"]) {
+          if (u.value("username", "") == who) peer = u.value("uuid", "");
+        }
+      }
+      if (peer.empty()) return fail(ctx, "chat: no user named " + who);
+    }
+    // The two-person room with that user, or a new one.
+    auto rooms = client.chatd().get_user_rooms().get();
+    if (!rooms) return fail(ctx, rooms.error());
+    std::string room_uuid;
+    for (const auto& room : *rooms) {
+      const bool pair =
+          room.users.size() == 2 &&
+          std::any_of(room.users.begin(), room.users.end(), [&](const auto& u) { return u.uuid == peer; }) &&
+          std::any_of(room.users.begin(), room.users.end(), [&](const auto& u) { return u.uuid == saved.uuid; });
+      if (pair) room_uuid = room.uuid;
+    }
+    if (room_uuid.empty()) {
+      auto room = client.chatd().create_room("", {rest::ChatUser{.uuid = peer}}).get();
+      if (!room) return fail(ctx, room.error());
+      room_uuid = room->uuid;
+    }
+    auto sent = client.chatd().send_room_message(room_uuid, {.content = text}).get();
+    if (!sent) return fail(ctx, sent.error());
+    if (ctx.options.json) {
+      ctx.out << dump(Json{{"room_uuid", room_uuid}, {"message_uuid", sent->uuid}}, true) << '\n';
+    } else {
+      ctx.out << "sent to " << who << " (room " << room_uuid << ")\n";
+    }
+    return kExitOk;
+  });
 }
 
 }  // namespace wazo::cli

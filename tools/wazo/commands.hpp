@@ -51,6 +51,10 @@ int run_login(Context& ctx, const std::vector<std::string>& args);
 int run_whoami(Context& ctx, const std::vector<std::string>& args);
 int run_logout(Context& ctx, const std::vector<std::string>& args);
 int run_api(Context& ctx, const std::vector<std::string>& args);
+int run_events(Context& ctx, const std::vector<std::string>& args);    // live events from wazo-websocketd
+int run_presence(Context& ctx, const std::vector<std::string>& args);  // presence set STATE [STATUS]
+int run_dnd(Context& ctx, const std::vector<std::string>& args);       // dnd on|off
+int run_chat(Context& ctx, const std::vector<std::string>& args);      // chat send USER TEXT
 
 // "401 Authentication Failed", "transport: Could not connect to server", ... (one line, no secrets).
 std::string describe_failure(const Error& error);

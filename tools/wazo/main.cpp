@@ -23,6 +23,12 @@ constexpr std::string_view kHelp = R"(Commands:
   logout              revoke the session's tokens and delete the saved session
   api METHOD PATH [JSON]
                       send any REST request with the session's token, e.g. api GET /api/auth/0.1/users
+  events [--count N] [NAME...]
+                      print events as they arrive (all, or these names); stop after N, or on Ctrl-C
+  presence set STATE [STATUS]
+                      set your presence: available, away, unavailable or invisible
+  dnd on|off          turn do-not-disturb on or off
+  chat send USER TEXT send a chat message to USER (a username or a uuid)
 
 Options (before the command):
   --host URL          the server: http(s)://HOST[:PORT], or HOST[:PORT] for HTTPS; saved at login
@@ -46,6 +52,10 @@ Command find_command(std::string_view name) {
   if (name == "whoami") return run_whoami;
   if (name == "logout") return run_logout;
   if (name == "api") return run_api;
+  if (name == "events") return run_events;
+  if (name == "presence") return run_presence;
+  if (name == "dnd") return run_dnd;
+  if (name == "chat") return run_chat;
   return nullptr;
 }
 

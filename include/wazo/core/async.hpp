@@ -147,8 +147,10 @@ class [[nodiscard]] Async {
       if (state_->result) return;
       stop = std::exchange(state_->canceller, nullptr);
     }
-    if (stop) stop();  // must be thread-safe; if it completes the operation itself, that result wins
+    // The cancelled result first, so that it wins over whatever the stopped operation reports on its way out
+    // (a combined call whose parts complete as they are cancelled, say); then stop the work.
     Promise<T>(state_).set(Error(ErrorCategory::cancelled, "cancelled"));
+    if (stop) stop();  // must be thread-safe
   }
 
   // Awaitable: resumes on the I/O thread.

@@ -1,0 +1,24 @@
+// The bus events the dev engine publishes, built as wazo-bus builds them (events/events-catalog.json): name,
+// audience, required ACL and payload keys.
+#pragma once
+
+#include <string>
+
+#include "bus.hpp"
+#include "state.hpp"
+
+namespace wazo::engine::events {
+
+Event session_created(const SessionRecord& s);  // auth_session_created
+Event session_deleted(const SessionRecord& s);  // auth_session_deleted
+Event session_expire_soon(const Token& t);      // auth_session_expire_soon
+Event presence_updated(const Json& presence);   // chatd_presence_updated (the Presence schema)
+// chatd_user_room_created / chatd_user_room_message_created, for one member of the room.
+Event user_room_created(const Json& room, const std::string& tenant_uuid, const std::string& member);
+Event user_room_message_created(const Json& message, const std::string& room_uuid, const std::string& tenant_uuid,
+                                const std::string& member);
+// users_services_{service}_updated / users_forwards_{forward}_updated.
+Event user_service_updated(const User& u, const std::string& service, bool enabled);
+Event user_forward_updated(const User& u, const std::string& forward, const Forward& f);
+
+}  // namespace wazo::engine::events
