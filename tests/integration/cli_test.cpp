@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine_process.hpp"
+#include "http/transport.hpp"
 #include "wazo/rest/api_client.hpp"
 #include "wazo/rest/auth.hpp"
 
@@ -397,6 +398,67 @@ TEST_F(Cli, TlsWithPrivateCa) {
 
   Outcome insecure = wazo({"--host", tls.url(), "--insecure", "login", "bob", "secret"});
   EXPECT_EQ(insecure.code, 0) << insecure.err;
+}
+
+}  // namespace
+}  // namespace wazo::cli
+
+namespace wazo::cli {
+namespace {
+
+// `wazo events` as bob in the background while alice uses `presence`, `chat` and `dnd`: what bob prints live.
+TEST_F(Cli, EventsShowPresenceAndChatLive) {
+  login("alice");
+  const std::string bob_file = session_file + ".bob";
+  auto bob = [&](const std::vector<std::string>& args) {
+    return run_process(WAZO_CLI_PATH, args, {"WAZO_SESSION_FILE=" + bob_file}, {});
+  };
+  ASSERT_EQ(bob({"--host", engine.url(), "login", "bob", "secret"}).code, 0);
+
+  Outcome events;
+  std::thread listener([&] {
+    events = bob({"--json", "events", "--count", "2", "chatd_presence_updated", "chatd_user_room_message_created"});
+  });
+  // Wait until bob's event connection is up (the engine counts open websockets).
+  Runtime rt{RuntimeOptions{.log_sink = [](const LogRecord&) {}, .log_level = LogLevel::off}};
+  http::Transport t(rt, {});
+  bool connected = false;
+  for (int i = 0; i < 100 && !connected; ++i) {
+    auto m = t.send({.url = engine.url() + "/_dev/metrics"}).get();
+    connected = m && Json::parse(m->body, nullptr, false).value("websockets", 0) >= 1;
+    if (!connected) std::this_thread::sleep_for(100ms);
+  }
+  std::this_thread::sleep_for(200ms);  // subscribe + start
+  ASSERT_TRUE(connected);
+
+  Outcome presence = wazo({"presence", "set", "away", "in a meeting"});
+  EXPECT_EQ(presence.code, 0) << presence.err;
+  EXPECT_NE(presence.out.find("away"), std::string::npos);
+  Outcome chat = wazo({"chat", "send", "bob", "hello bob"});
+  EXPECT_EQ(chat.code, 0) << chat.err;
+  listener.join();
+
+  ASSERT_EQ(events.code, 0) << events.err;
+  auto got = lines(events.out);
+  ASSERT_EQ(got.size(), 2U) << events.out;
+  auto first = Json::parse(got[0], nullptr, false);
+  auto second = Json::parse(got[1], nullptr, false);
+  EXPECT_EQ(first["name"], "chatd_presence_updated");
+  EXPECT_EQ(first["data"]["state"], "away");
+  EXPECT_EQ(first["data"]["status"], "in a meeting");
+  EXPECT_EQ(second["name"], "chatd_user_room_message_created");
+  EXPECT_EQ(second["data"]["content"], "hello bob");
+}
+
+TEST_F(Cli, DndAndPresenceUsage) {
+  login("alice");
+  Outcome on = wazo({"--json", "dnd", "on"});
+  EXPECT_EQ(on.code, 0) << on.err;
+  EXPECT_EQ(Json::parse(on.out, nullptr, false)["dnd"], true);
+  EXPECT_EQ(wazo({"dnd", "maybe"}).code, 2);
+  EXPECT_EQ(wazo({"presence", "set", "sleepy"}).code, 2);
+  EXPECT_EQ(wazo({"chat", "send", "nobody-by-that-name", "hi"}).code, 1);
+  EXPECT_EQ(wazo({"events", "--count", "zero"}).code, 2);
 }
 
 }  // namespace
