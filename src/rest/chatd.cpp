@@ -12,6 +12,7 @@ namespace {
 
 using detail::fetch;
 using detail::fetch_ok;
+using detail::gather;
 using detail::make_request;
 using detail::Route;
 using nlohmann::json;
@@ -60,44 +61,6 @@ Result<std::vector<T>> items_from_json(const json& j, F item) {
   std::vector<T> out;
   for (const auto& e : *items) {
     if (auto r = item(e)) out.push_back(std::move(r).value());
-  }
-  return out;
-}
-
-// Runs every part at once and resolves, once all are done, to their results in the order given.
-template <class T>
-Async<std::vector<Result<T>>> gather(ApiClient& client, std::vector<Async<T>> parts) {
-  Promise<std::vector<Result<T>>> p(client.runtime().executor());
-  auto out = p.async();
-  if (parts.empty()) {
-    p.set(std::vector<Result<T>>{});
-    return out;
-  }
-  struct State {
-    std::mutex mutex;
-    std::vector<std::optional<Result<T>>> results;
-    std::size_t left = 0;
-  };
-  auto state = std::make_shared<State>();
-  state->results.resize(parts.size());
-  state->left = parts.size();
-  p.on_cancel([parts]() mutable {
-    for (auto& part : parts) part.cancel();
-  });
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    parts[i].then([p, state, i](Result<T> r) {
-      bool last = false;
-      {
-        std::lock_guard lock(state->mutex);
-        state->results[i].emplace(std::move(r));
-        last = --state->left == 0;
-      }
-      if (!last) return;
-      std::vector<Result<T>> all;
-      all.reserve(state->results.size());
-      for (auto& result : state->results) all.push_back(std::move(*result));
-      p.set(std::move(all));
-    });
   }
   return out;
 }

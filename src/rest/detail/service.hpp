@@ -3,9 +3,13 @@
 #pragma once
 
 #include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "wazo/rest/api_client.hpp"
 
@@ -54,5 +58,43 @@ inline Async<Json> fetch_json(ApiClient& client, Request req) {
 
 // The seed's successResponseParser: true for 200, 201 and 204; other non-error statuses give false.
 Async<bool> fetch_ok(ApiClient& client, Request req);
+
+// Runs every part at once and resolves, once all are done, to their results in the order given.
+template <class T>
+Async<std::vector<Result<T>>> gather(ApiClient& client, std::vector<Async<T>> parts) {
+  Promise<std::vector<Result<T>>> p(client.runtime().executor());
+  auto out = p.async();
+  if (parts.empty()) {
+    p.set(std::vector<Result<T>>{});
+    return out;
+  }
+  struct State {
+    std::mutex mutex;
+    std::vector<std::optional<Result<T>>> results;
+    std::size_t left = 0;
+  };
+  auto state = std::make_shared<State>();
+  state->results.resize(parts.size());
+  state->left = parts.size();
+  p.on_cancel([parts]() mutable {
+    for (auto& part : parts) part.cancel();
+  });
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    parts[i].then([p, state, i](Result<T> r) {
+      bool last = false;
+      {
+        std::lock_guard lock(state->mutex);
+        state->results[i].emplace(std::move(r));
+        last = --state->left == 0;
+      }
+      if (!last) return;
+      std::vector<Result<T>> all;
+      all.reserve(state->results.size());
+      for (auto& result : state->results) all.push_back(std::move(*result));
+      p.set(std::move(all));
+    });
+  }
+  return out;
+}
 
 }  // namespace wazo::rest::detail
