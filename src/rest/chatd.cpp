@@ -4,6 +4,7 @@
 #include <mutex>
 #include <optional>
 
+#include "rest/detail/json.hpp"
 #include "rest/detail/service.hpp"
 
 namespace wazo::rest {
@@ -12,9 +13,14 @@ namespace {
 
 using detail::fetch;
 using detail::fetch_ok;
+using detail::flag;
 using detail::gather;
+using detail::integer;
+using detail::items_from_json;
 using detail::make_request;
+using detail::not_object;
 using detail::Route;
+using detail::str;
 using nlohmann::json;
 
 // The wazo-chatd routes the client uses, as data.
@@ -29,41 +35,6 @@ constexpr Route room_message_create{Method::post, "chatd/1.0/users/me/rooms/{roo
 constexpr Route messages{Method::get, "chatd/1.0/users/me/rooms/messages"};
 constexpr Route identities{Method::get, "chatd/1.0/users/me/identities"};
 }  // namespace routes
-
-std::string str(const json& o, const char* key) {
-  auto it = o.find(key);
-  return (it != o.end() && it->is_string()) ? it->get<std::string>() : std::string();
-}
-bool flag(const json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_boolean() && it->get<bool>();
-}
-std::int64_t integer(const json& o, const char* key) {
-  auto it = o.find(key);
-  return (it != o.end() && it->is_number_integer()) ? it->get<std::int64_t>() : 0;
-}
-Error not_object(const char* what) {
-  return Error(ErrorCategory::parse, std::string(what) + ": expected a JSON object");
-}
-
-// The items of a list response ({"items": [...]}, or a bare array) parsed with `item`; elements that are not
-// objects are skipped, like the seed's parseMany.
-template <class T, class F>
-Result<std::vector<T>> items_from_json(const json& j, F item) {
-  const json* items = &j;
-  if (j.is_object()) {
-    auto it = j.find("items");
-    if (it == j.end() || !it->is_array()) return Error(ErrorCategory::parse, "list: no items array");
-    items = &*it;
-  } else if (!j.is_array()) {
-    return Error(ErrorCategory::parse, "list: expected an object or an array");
-  }
-  std::vector<T> out;
-  for (const auto& e : *items) {
-    if (auto r = item(e)) out.push_back(std::move(r).value());
-  }
-  return out;
-}
 
 Result<std::vector<Presence>> parse_presence_items(const json& j) {
   return items_from_json<Presence>(j, presence_from_json);

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 
+#include "rest/detail/json.hpp"
 #include "rest/detail/service.hpp"
 
 namespace wazo::rest {
@@ -13,8 +14,12 @@ namespace {
 
 using detail::fetch;
 using detail::fetch_ok;
+using detail::flag;
 using detail::gather;
+using detail::integer;
+using detail::items_from_json;
 using detail::make_request;
+using detail::not_object;
 using detail::Route;
 using nlohmann::json;
 
@@ -54,20 +59,11 @@ constexpr Route block_number_put{Method::put, "confd/1.1/users/me/blocklist/numb
 constexpr Route block_number_delete{Method::del, "confd/1.1/users/me/blocklist/numbers/{uuid}"};
 }  // namespace routes
 
+// confd sends some string-like fields as numbers (a meeting's port): read those as text too.
 std::string str(const json& o, const char* key) {
   auto it = o.find(key);
-  if (it == o.end()) return {};
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_number_integer()) return std::to_string(it->get<std::int64_t>());  // e.g. a meeting's port
-  return {};
-}
-bool flag(const json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_boolean() && it->get<bool>();
-}
-std::int64_t integer(const json& o, const char* key) {
-  auto it = o.find(key);
-  return (it != o.end() && it->is_number_integer()) ? it->get<std::int64_t>() : 0;
+  if (it != o.end() && it->is_number_integer()) return std::to_string(it->get<std::int64_t>());
+  return detail::str(o, key);
 }
 std::optional<int> optional_int(const json& o, const char* key) {
   auto it = o.find(key);
@@ -78,29 +74,6 @@ json member(const json& o, const char* key) {
   auto it = o.find(key);
   return it == o.end() ? json() : *it;
 }
-Error not_object(const char* what) {
-  return Error(ErrorCategory::parse, std::string(what) + ": expected a JSON object");
-}
-
-// The items of a list response ({"items": [...]}, or a bare array) parsed with `item`; elements that do not
-// parse are skipped, like the seed's parseMany.
-template <class T, class F>
-Result<std::vector<T>> items_from_json(const json& j, F item) {
-  const json* items = &j;
-  if (j.is_object()) {
-    auto it = j.find("items");
-    if (it == j.end() || !it->is_array()) return Error(ErrorCategory::parse, "list: no items array");
-    items = &*it;
-  } else if (!j.is_array()) {
-    return Error(ErrorCategory::parse, "list: expected an object or an array");
-  }
-  std::vector<T> out;
-  for (const auto& e : *items) {
-    if (auto r = item(e)) out.push_back(std::move(r).value());
-  }
-  return out;
-}
-
 KeyValueOptions key_values(const json& o, const char* key) {
   KeyValueOptions out;
   auto it = o.find(key);

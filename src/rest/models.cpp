@@ -1,30 +1,16 @@
 #include "wazo/rest/models.hpp"
 
+#include "rest/detail/json.hpp"
+
 namespace wazo::rest {
 
 namespace {
 using nlohmann::json;
 
-std::string str(const json& o, const char* key) {
-  auto it = o.find(key);
-  return (it != o.end() && it->is_string()) ? it->get<std::string>() : std::string();
-}
-bool flag(const json& o, const char* key, bool fallback) {
-  auto it = o.find(key);
-  return (it != o.end() && it->is_boolean()) ? it->get<bool>() : fallback;
-}
-std::vector<std::string> strings(const json& o, const char* key) {
-  std::vector<std::string> out;
-  auto it = o.find(key);
-  if (it == o.end() || !it->is_array()) return out;
-  for (const auto& e : *it) {
-    if (e.is_string()) out.push_back(e.get<std::string>());
-  }
-  return out;
-}
-Error not_object(const char* what) {
-  return Error(ErrorCategory::parse, std::string(what) + ": expected a JSON object");
-}
+using detail::flag;
+using detail::not_object;
+using detail::str;
+using detail::strings;
 }  // namespace
 
 Result<Email> email_from_json(const json& j) {

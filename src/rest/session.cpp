@@ -3,14 +3,13 @@
 #include <charconv>
 #include <ctime>
 
+#include "rest/detail/json.hpp"
+
 namespace wazo::rest {
 
 namespace {
 
-std::string str(const nlohmann::json& o, const char* key) {
-  auto it = o.find(key);
-  return (it != o.end() && it->is_string()) ? it->get<std::string>() : std::string();
-}
+using detail::str;
 
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   if (pos + n > s.size()) return false;
