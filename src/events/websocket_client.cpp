@@ -3,9 +3,7 @@
 #include "wazo/events/websocket_client.hpp"
 
 #include <algorithm>
-#include <array>
 #include <deque>
-#include <map>
 #include <mutex>
 #include <random>
 

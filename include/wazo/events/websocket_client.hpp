@@ -13,7 +13,8 @@
 //
 // Reconnection: jittered exponential backoff with a cap; every reconnection subscribes and starts again. Only
 // one connection is ever open, so no event is delivered twice by this client; a bus message received twice
-// (same name, timestamp and payload) is dropped too. close() stops reconnection for good.
+// (same name and timestamp, same payload size and ending, within the last 256 events) is dropped too. close()
+// stops reconnection for good.
 //
 // Tokens: built from an ApiClient, the client shares its token source: on close 4002/4003 or
 // `auth_session_expire_soon` for our session it asks the ApiClient for a refresh (single-flight with REST
