@@ -9,7 +9,9 @@ packages=(
   libboost-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libsimdjson-dev
 )
 if [ "$mode" = test ]; then
-  packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format)
+  # kamailio: the real SIP registrar/proxy of the SIP tests; clang + its runtime: the libFuzzer targets.
+  packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format clang libclang-rt-14-dev
+    kamailio kamailio-websocket-modules kamailio-tls-modules)
 fi
 
 missing=()

@@ -1,0 +1,2 @@
+// Placeholder until the parser lands (keeps the wazo_sip target buildable).
+#include "wazo/sip/message.hpp"
