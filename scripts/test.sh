@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds with warnings as errors, checks formatting, runs every
-# test (unit, contract, integration against wazo-dev-engine over loopback).
+# test (unit, contract, integration against wazo-dev-engine and Kamailio over loopback), then fuzzes the SIP
+# parser for 30 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
@@ -16,3 +17,6 @@ if [ ${#sources[@]} -gt 0 ]; then
 fi
 
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 300
+
+# The SIP parser's libFuzzer target (clang-14, ASan + UBSan), for a bounded time.
+scripts/fuzz.sh "${WAZO_FUZZ_SECONDS:-30}"

@@ -42,6 +42,7 @@ class Params {
   // The value, or an empty optional when the parameter is absent; a flag has the value "".
   [[nodiscard]] std::optional<std::string_view> get(std::string_view name) const;
   void set(std::string_view name, std::optional<std::string> value = std::nullopt);  // replaces or appends
+  void append(std::string name, std::optional<std::string> value = std::nullopt);    // appends (keeps duplicates)
   bool remove(std::string_view name);
   [[nodiscard]] const std::vector<Param>& list() const noexcept { return list_; }
   [[nodiscard]] bool empty() const noexcept { return list_.empty(); }
@@ -79,8 +80,8 @@ struct Uri {
 struct NameAddr {
   std::string display_name;  // unquoted and unescaped
   Uri uri;
-  Params params;              // header parameters (tag, expires, q, +sip.instance, reg-id, reason, ...)
-  bool wildcard = false;      // Contact: *
+  Params params;          // header parameters (tag, expires, q, +sip.instance, reg-id, reason, ...)
+  bool wildcard = false;  // Contact: *
   static Result<NameAddr> parse(std::string_view text, const Limits& limits = {});
   [[nodiscard]] std::string str() const;  // always in name-addr form (`<...>`) when there are params or a name
   void append_to(std::string& out) const;
@@ -123,6 +124,11 @@ class Message {
   static Message response(int status, std::string reason = {});  // reason from the status when empty
   // One message. A stream transport (WebSocket) delivers one message per frame (RFC 7118 §5.2); the
   // Content-Length, when present, must match the body exactly or the message is refused.
+  // Also refused: a missing Via, From, To, Call-ID or CSeq (§8.1.1); a second From, To, Call-ID, CSeq or
+  // Max-Forwards; a CSeq whose method is not the request's; a status outside 100-699; a version other than
+  // SIP/2.0. Header values are kept as received (unfolded, trimmed); the typed views below parse them on demand.
+  // Content-Length is not kept as a header field: the body defines it (header("Content-Length") is nullopt, and
+  // add_header/set_header ignore it).
   static Result<Message> parse(std::string_view data, const Limits& limits = {});
 
   [[nodiscard]] bool is_request() const noexcept { return status_ == 0; }
@@ -142,11 +148,11 @@ class Message {
   // (commas inside quotes or <> do not split). Views into this message.
   [[nodiscard]] std::vector<std::string_view> header_values(std::string_view name) const;
   [[nodiscard]] bool has_header(std::string_view name) const { return header(name).has_value(); }
-  void add_header(std::string_view name, std::string value);    // appends
-  void push_header(std::string_view name, std::string value);   // prepends (a new top Via)
-  void set_header(std::string_view name, std::string value);    // replaces every field of that name
-  std::size_t remove_header(std::string_view name);             // removes every field; returns how many
-  bool remove_first_header(std::string_view name);              // the top one only (a proxy pops its Via)
+  void add_header(std::string_view name, std::string value);   // appends
+  void push_header(std::string_view name, std::string value);  // prepends (a new top Via)
+  void set_header(std::string_view name, std::string value);   // replaces every field of that name
+  std::size_t remove_header(std::string_view name);            // removes every field; returns how many
+  bool remove_first_header(std::string_view name);             // the top one only (a proxy pops its Via)
 
   [[nodiscard]] const std::string& body() const noexcept { return body_; }
   void set_body(std::string body, std::string content_type);  // sets Content-Type (removed when body is empty)
