@@ -33,23 +33,10 @@ constexpr std::string_view kLogoutUsage = "wazo logout";
 constexpr std::string_view kApiUsage = "wazo api METHOD PATH [JSON]";
 constexpr std::string_view kNotLoggedIn = "not logged in (run: wazo --host URL login USER PASSWORD)";
 
-std::string one_line(std::string s) {
-  std::replace_if(
-      s.begin(), s.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
-  return s;
-}
-
 // Never throws, even on invalid UTF-8 in a string.
 std::string dump(const Json& j, bool compact) {
   return j.dump(compact ? -1 : 2, ' ', false, Json::error_handler_t::replace);
 }
-
-int fail(Context& ctx, std::string_view message) {
-  ctx.err << "wazo: error: " << one_line(ctx.secrets.redact(message)) << '\n';
-  return kExitFailure;
-}
-
-int fail(Context& ctx, const Error& e) { return fail(ctx, describe_failure(e)); }
 
 // Where to connect, and how: the global options, over what the session saved at login.
 struct Endpoint {
@@ -93,14 +80,15 @@ std::optional<std::string> session_path(Context& ctx, int& code) {
 
 // The saved session; on failure (none, unreadable, for another server than --host) prints the error, sets `code`
 // and returns nullopt. The token is never sent to a server other than the one that issued it.
-std::optional<SavedSession> require_session(Context& ctx, const std::string& path, int& code) {
+std::optional<SavedSession> require_session(Context& ctx, const std::string& path, int& code,
+                                            std::string_view not_logged_in = kNotLoggedIn) {
   auto loaded = load_session(path);
   if (!loaded) {
     code = fail(ctx, loaded.error().message);
     return std::nullopt;
   }
   if (!*loaded) {
-    code = fail(ctx, kNotLoggedIn);
+    code = fail(ctx, not_logged_in);
     return std::nullopt;
   }
   if (const auto& host = (*loaded)->host; !ctx.options.host.empty() && !same_host(ctx.options.host, host)) {
@@ -185,6 +173,37 @@ std::optional<int> parse_positive_int(std::string_view s) {
 }
 
 }  // namespace
+
+std::string one_line(std::string s) {
+  std::replace_if(
+      s.begin(), s.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
+  return s;
+}
+
+int fail(Context& ctx, std::string_view message) {
+  ctx.err << "wazo: error: " << one_line(ctx.secrets.redact(message)) << '\n';
+  return kExitFailure;
+}
+
+int fail(Context& ctx, const Error& e) { return fail(ctx, describe_failure(e)); }
+
+int with_session(Context& ctx, const std::function<int(rest::ApiClient&, const SavedSession&)>& body,
+                 std::string_view not_logged_in) {
+  int code = kExitOk;
+  auto path = session_path(ctx, code);
+  if (!path) return code;
+  auto saved = require_session(ctx, *path, code, not_logged_in.empty() ? kNotLoggedIn : not_logged_in);
+  if (!saved) return code;
+  auto sc = session_client(ctx, *path, *saved);
+  const int result = body(sc.client, *saved);
+  warn_unsaved(ctx, *sc.store);
+  return result;
+}
+
+SessionTls session_tls(const GlobalOptions& options, const SavedSession& saved) {
+  const Endpoint ep = endpoint_for(options, &saved);
+  return SessionTls{.insecure = ep.insecure, .ca_file = ep.ca_file};
+}
 
 void Secrets::add(std::string secret) {
   if (secret.size() < 4) return;  // too short to mask without mangling ordinary text
@@ -425,20 +444,6 @@ constexpr std::string_view kChatUsage = "wazo chat send USER TEXT";
 
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_interrupt(int /*signal*/) { g_interrupted = true; }
-
-// Runs `body` with the saved session's client; the common part of the commands that act as the user.
-template <class Body>
-int with_session(Context& ctx, Body&& body) {
-  int code = kExitOk;
-  auto path = session_path(ctx, code);
-  if (!path) return code;
-  auto saved = require_session(ctx, *path, code);
-  if (!saved) return code;
-  auto sc = session_client(ctx, *path, *saved);
-  const int result = body(sc.client, *saved);
-  warn_unsaved(ctx, *sc.store);
-  return result;
-}
 
 bool looks_like_uuid(std::string_view s) {
   return s.size() == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-';

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <iosfwd>
 #include <mutex>
 #include <string>
@@ -12,7 +13,13 @@
 #include "wazo/core/error.hpp"
 #include "wazo/core/runtime.hpp"
 
+namespace wazo::rest {
+class ApiClient;
+}
+
 namespace wazo::cli {
+
+struct SavedSession;
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
@@ -58,6 +65,26 @@ int run_chat(Context& ctx, const std::vector<std::string>& args);      // chat s
 
 // "401 Authentication Failed", "transport: Could not connect to server", ... (one line, no secrets).
 std::string describe_failure(const Error& error);
+
+// Prints "wazo: error: MESSAGE" (one line, secrets masked); returns kExitFailure.
+int fail(Context& ctx, std::string_view message);
+int fail(Context& ctx, const Error& error);
+
+// `s` with its line breaks and tabs made spaces.
+std::string one_line(std::string s);
+
+// Runs `body` with a client of the saved session (refreshed tokens are saved as they come) and the session;
+// returns what `body` returns. No session, an unreadable one or one for another server than --host: prints the
+// error and returns kExitFailure without calling `body`; `not_logged_in` is the message when there is none.
+int with_session(Context& ctx, const std::function<int(rest::ApiClient&, const SavedSession&)>& body,
+                 std::string_view not_logged_in = {});
+
+// The TLS options to reach the saved session's server: the global options, over what was saved at login.
+struct SessionTls {
+  bool insecure = false;
+  std::string ca_file;
+};
+SessionTls session_tls(const GlobalOptions& options, const SavedSession& saved);
 
 // Prints "wazo: error: MESSAGE" and, when `usage` is not empty, "usage: USAGE"; returns kExitUsage.
 int usage_error(std::ostream& err, std::string_view message, std::string_view usage);

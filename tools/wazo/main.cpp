@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "sip_command.hpp"
 #include "wazo/core/log.hpp"
 #include "wazo/core/runtime.hpp"
 
@@ -29,6 +30,12 @@ constexpr std::string_view kHelp = R"(Commands:
                       set your presence: available, away, unavailable or invisible
   dnd on|off          turn do-not-disturb on or off
   chat send USER TEXT send a chat message to USER (a username or a uuid)
+  sip register [--for SECONDS] [--expires SECONDS]
+                      register your SIP line (from the session) over WebSocket; stay registered until
+                      Ctrl-C or --for SECONDS, then unregister; one line per registration change
+  sip register --ws URL --user USER --password PASSWORD [--domain DOMAIN] [--auth-user NAME]
+               [--insecure | --ca-file FILE] [--for SECONDS] [--expires SECONDS]
+                      the same with a line given on the command line (PASSWORD "-" reads standard input)
 
 Options (before the command):
   --host URL          the server: http(s)://HOST[:PORT], or HOST[:PORT] for HTTPS; saved at login
@@ -56,6 +63,7 @@ Command find_command(std::string_view name) {
   if (name == "presence") return run_presence;
   if (name == "dnd") return run_dnd;
   if (name == "chat") return run_chat;
+  if (name == "sip") return run_sip;
   return nullptr;
 }
 
