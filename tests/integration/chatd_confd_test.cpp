@@ -346,19 +346,19 @@ TEST_F(ConfdIntegration, UsersChangeOnlyTheirOwnServicesAndForwards) {
   EXPECT_TRUE(b.confd().get_user(bob.uuid).get()->services.dnd);
 }
 
-TEST_F(ConfdIntegration, SipLinesFromTokenOfAUserWithoutLines) {
+TEST_F(ConfdIntegration, SipLinesFromTokenGiveEachLinesCredentials) {
   Session carol;
   auto c = login("carol", &carol);
   auto user = c.confd().get_user(carol.uuid).get();
   ASSERT_TRUE(user) << user.error();
   auto lines = c.confd().get_user_line_sip_from_token(carol.uuid).get();
   ASSERT_TRUE(lines) << lines.error();
-  EXPECT_EQ(lines->size(), user->lines.size());
-  for (const auto& line : *lines) {
-    if (line) {
-      EXPECT_FALSE(line->username.empty());
-    }
-  }
+  ASSERT_EQ(lines->size(), user->lines.size());
+  ASSERT_EQ(lines->size(), 1U);
+  ASSERT_TRUE(lines->front().has_value());
+  EXPECT_FALSE(lines->front()->username.empty());
+  EXPECT_FALSE(lines->front()->secret.empty());
+  EXPECT_TRUE(lines->front()->is_webrtc());
 }
 
 }  // namespace

@@ -658,7 +658,7 @@ TEST_F(EngineConfd, UsersServicesAndForwards) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json_body()["id"], 2);
   EXPECT_EQ(r.json_body()["uuid"], bob_uuid);
-  EXPECT_EQ(r.json_body()["lines"], json::array());
+  EXPECT_EQ(r.json_body()["lines"][0]["extensions"][0]["exten"], "1002");  // every seeded user has one line
   EXPECT_EQ(call(beast::http::verb::get, "/api/confd/1.1/users/2", alice).json_body()["uuid"], bob_uuid);
   EXPECT_EQ(call(beast::http::verb::get, "/api/confd/1.1/users/99", alice).status, 404);
   EXPECT_EQ(call(beast::http::verb::get, "/api/confd/1.1/infos", bob).json_body()["uuid"],

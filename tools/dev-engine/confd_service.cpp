@@ -52,6 +52,126 @@ Json forwards_json(const User& u) {
   return out;
 }
 
+// --- lines and their SIP endpoints -----------------------------------------------------------------------------
+
+constexpr const char* transport_uuid = "7a5e0000-0000-4000-8000-0000000000f1";  // transport-wss
+constexpr const char* global_template_uuid = "7e3a0000-0000-4000-8000-0000000000a1";
+constexpr const char* webrtc_template_uuid = "7e3a0000-0000-4000-8000-0000000000a2";
+
+using Options = std::vector<std::pair<std::string, std::string>>;
+
+Json options_json(const Options& options) {
+  Json out = Json::array();
+  for (const auto& [k, v] : options) out.push_back(Json::array({k, v}));
+  return out;
+}
+
+// Template options first, then the endpoint's own, which replace a template's value of the same key (set_var
+// accumulates, as in PJSIP).
+Options merge(const Options& templates, const Options& own) {
+  Options out;
+  for (const auto& [k, v] : templates) {
+    const bool overridden =
+        k != "set_var" && std::any_of(own.begin(), own.end(), [&](const auto& o) { return o.first == k; });
+    if (!overridden) out.emplace_back(k, v);
+  }
+  out.insert(out.end(), own.begin(), own.end());
+  return out;
+}
+
+std::string display_name(const User& u) { return u.firstname + (u.lastname.empty() ? "" : " " + u.lastname); }
+
+Json extensions_json(const Line& l) {
+  return Json::array({Json{{"id", l.extension_id}, {"exten", l.exten}, {"context", l.context}}});
+}
+
+Json endpoint_relation_json(const Line& l) {
+  return Json{{"uuid", l.sip_uuid},
+              {"name", l.name},
+              {"label", l.name},
+              {"auth_section_options", options_json({{"username", l.username}})}};
+}
+
+// A UserRelationLine (an entry of a user's `lines`).
+Json user_line_json(const Line& l) {
+  return Json{{"id", l.id},
+              {"name", l.name},
+              {"endpoint_sip", endpoint_relation_json(l)},
+              {"endpoint_sccp", nullptr},
+              {"endpoint_custom", nullptr},
+              {"extensions", extensions_json(l)}};
+}
+
+// A LineView.
+Json line_view_json(const User& u, const Line& l) {
+  return Json{{"id", l.id},
+              {"name", l.name},
+              {"tenant_uuid", u.tenant_uuid},
+              {"context", l.context},
+              {"caller_id_name", display_name(u)},
+              {"caller_id_num", l.exten},
+              {"device_id", nullptr},
+              {"device_slot", 1},
+              {"position", 1},
+              {"protocol", "sip"},
+              {"provisioning_code", std::to_string(100000 + l.id)},
+              {"provisioning_extension", std::to_string(100000 + l.id)},
+              {"registrar", "default"},
+              {"is_webrtc", true},
+              {"application", nullptr},
+              {"endpoint_sip", endpoint_relation_json(l)},
+              {"endpoint_sccp", nullptr},
+              {"endpoint_custom", nullptr},
+              {"extensions", extensions_json(l)},
+              {"users", Json::array({Json{{"uuid", u.uuid}, {"firstname", u.firstname}, {"lastname", u.lastname}}})}};
+}
+
+// An EndpointSIP; `merged`: with the options of its templates (global, webrtc) merged in.
+Json endpoint_sip_json(const User& u, const Line& l, bool merged) {
+  const Options own_endpoint = {{"callerid", "\"" + display_name(u) + "\" <" + l.exten + ">"},
+                                {"webrtc", "yes"},
+                                {"set_var", "WAZO_TENANT_UUID=" + u.tenant_uuid},
+                                {"set_var", "WAZO_LINE_ID=" + std::to_string(l.id)}};
+  const Options template_endpoint = {{"allow", "!all,opus,g722,alaw,ulaw,vp9,vp8,h264"},
+                                     {"context", l.context},
+                                     {"direct_media", "no"},
+                                     {"dtls_auto_generate_cert", "yes"},
+                                     {"max_audio_streams", "1"},
+                                     {"max_video_streams", "25"},
+                                     {"rtcp_mux", "yes"},
+                                     {"ice_support", "yes"},
+                                     {"use_avpf", "yes"},
+                                     {"media_encryption", "dtls"},
+                                     {"dtls_verify", "no"},
+                                     {"dtls_setup", "actpass"},
+                                     {"webrtc", "yes"}};
+  const Options own_aor = {{"max_contacts", "10"}};
+  const Options template_aor = {{"maximum_expiration", "3600"},
+                                {"minimum_expiration", "60"},
+                                {"default_expiration", "120"},
+                                {"qualify_frequency", "60"},
+                                {"remove_existing", "no"}};
+  const Options auth = {{"username", l.username}, {"password", l.password}};
+  Json j{{"uuid", l.sip_uuid},
+         {"tenant_uuid", u.tenant_uuid},
+         {"name", l.name},
+         {"label", l.name},
+         {"asterisk_id", nullptr},
+         {"auth_section_options", options_json(auth)},
+         {"aor_section_options", options_json(merged ? merge(template_aor, own_aor) : own_aor)},
+         {"endpoint_section_options", options_json(merged ? merge(template_endpoint, own_endpoint) : own_endpoint)},
+         {"identify_section_options", Json::array()},
+         {"registration_section_options", Json::array()},
+         {"registration_outbound_auth_section_options", Json::array()},
+         {"outbound_auth_section_options", Json::array()},
+         {"templates", Json::array({Json{{"uuid", global_template_uuid}, {"label", "global"}},
+                                    Json{{"uuid", webrtc_template_uuid}, {"label", "webrtc"}}})},
+         {"transport", Json{{"uuid", transport_uuid}}},
+         {"line", Json{{"id", l.id}, {"name", l.name}}},
+         {"trunk", nullptr}};
+  return j;
+}
+
 Json user_json(const User& u) {
   std::string email;
   for (const auto& e : u.emails) {
@@ -93,7 +213,7 @@ Json user_json(const User& u) {
               {"enabled", u.enabled},
               {"agent", nullptr},
               {"voicemail", nullptr},
-              {"lines", Json::array()},
+              {"lines", u.line ? Json::array({user_line_json(*u.line)}) : Json::array()},
               {"incalls", Json::array()},
               {"groups", Json::array()},
               {"switchboards", Json::array()},
@@ -136,6 +256,42 @@ class ConfdService {
       const User* u = find_user(a, c.param("user_id"));
       return u == nullptr ? user_not_found(c.param("user_id")) : json_reply(200, user_json(*u));
     });
+    guarded(verb::get, "/users/{user_id}/lines", "confd.users.{user_id}.lines.read", [this](Call& c, const Access& a) {
+      const User* u = find_user(a, c.param("user_id"));
+      if (u == nullptr) return user_not_found(c.param("user_id"));
+      Json items = Json::array();
+      if (u->line) items.push_back(line_view_json(*u, *u->line));
+      return json_reply(200, Json{{"total", items.size()}, {"items", items}});
+    });
+    guarded(verb::get, "/users/{user_uuid}/lines/{line_id}/associated/endpoints/sip",
+            "confd.users.{user_uuid}.lines.{line_id}.associated.endpoints.sip.read",
+            [this](Call& c, const Access& a) { return user_line_endpoint(c, a, c.param("line_id")); });
+    guarded(verb::get, "/users/{user_uuid}/lines/main/associated/endpoints/sip",
+            "confd.users.{user_uuid}.lines.main.associated.endpoints.sip.read",
+            [this](Call& c, const Access& a) { return user_line_endpoint(c, a, "main"); });
+    guarded(verb::get, "/lines", "confd.lines.read", [this](Call&, const Access& a) {
+      Json items = Json::array();
+      for (const auto& [uuid, u] : s_.users) {
+        if (u.line && s_.tenant_within(u.tenant_uuid, a.tenant)) items.push_back(line_view_json(u, *u.line));
+      }
+      std::sort(items.begin(), items.end(), [](const Json& x, const Json& y) { return x["id"] < y["id"]; });
+      return json_reply(200, Json{{"total", items.size()}, {"items", items}});
+    });
+    guarded(verb::get, "/lines/{line_id}", "confd.lines.{line_id}.read", [this](Call& c, const Access& a) {
+      const User* u = user_of_line(a, c.param("line_id"));
+      return u == nullptr ? line_not_found(c.param("line_id")) : json_reply(200, line_view_json(*u, *u->line));
+    });
+    guarded(verb::get, "/endpoints/sip/{sip_uuid}", "confd.endpoints.sip.{sip_uuid}.read",
+            [this](Call& c, const Access& a) {
+              auto view = c.query_value("view");
+              if (view && *view != "merged") return invalid("view: Must be one of: merged.");
+              for (const auto& [uuid, u] : s_.users) {
+                if (u.line && u.line->sip_uuid == c.param("sip_uuid") && s_.tenant_within(u.tenant_uuid, a.tenant))
+                  return json_reply(200, endpoint_sip_json(u, *u.line, view.has_value()));
+              }
+              return json_reply(404, api_error_body("Resource Not Found - EndpointSIP was not found", "not-found",
+                                                    Json{{"uuid", c.param("sip_uuid")}}, "endpoint_sip"));
+            });
     guarded(verb::get, "/users/{user_id}/services", "confd.users.{user_id}.services.read",
             [this](Call& c, const Access& a) {
               const User* u = find_user(a, c.param("user_id"));
@@ -211,6 +367,32 @@ class ConfdService {
       found = s_.user(id);
     }
     return (found != nullptr && s_.tenant_within(found->tenant_uuid, a.tenant)) ? found : nullptr;
+  }
+
+  // The user whose line has this id (in the acting tenant or below it), or nullptr.
+  User* user_of_line(const Access& a, const std::string& line_id) {
+    for (auto& [uuid, u] : s_.users) {
+      if (u.line && std::to_string(u.line->id) == line_id && s_.tenant_within(u.tenant_uuid, a.tenant)) return &u;
+    }
+    return nullptr;
+  }
+
+  static Reply line_not_found(const std::string& id) {
+    return json_reply(
+        404, api_error_body("Resource Not Found - Line was not found", "not-found", Json{{"id", id}}, "lines"));
+  }
+
+  // GET /users/{user_uuid}/lines/{line_id|main}/associated/endpoints/sip[?view=merged]
+  Reply user_line_endpoint(Call& c, const Access& a, const std::string& line_id) {
+    auto view = c.query_value("view");
+    if (view && *view != "merged") return invalid("view: Must be one of: merged.");
+    const User* u = find_user(a, c.param("user_uuid"));
+    if (u == nullptr) return user_not_found(c.param("user_uuid"));
+    if (!u->line || (line_id != "main" && std::to_string(u->line->id) != line_id)) {
+      return json_reply(404, api_error_body("Resource Not Found - UserLine was not found", "not-found",
+                                            Json{{"user_uuid", u->uuid}, {"line_id", line_id}}, "user_line"));
+    }
+    return json_reply(200, endpoint_sip_json(*u, *u->line, view.has_value()));
   }
 
   void set_service(User& u, const std::string& service, bool enabled) {

@@ -16,7 +16,7 @@ bool valid_close_code(long code) {
 
 }  // namespace
 
-void add_dev_routes(Router& router, State& state, Bus& bus, WebsocketHub& hub) {
+void add_dev_routes(Router& router, State& state, Bus& bus, WebsocketHub& hub, const SipProxy* sip) {
   // {name, data?, required_acl?, tenant_uuid?, user_uuids?}: no user_uuids → a TenantEvent.
   router.add(verb::post, "/_dev/events", [&state, &bus](Call& c) {
     auto body = c.json();
@@ -90,8 +90,13 @@ void add_dev_routes(Router& router, State& state, Bus& bus, WebsocketHub& hub) {
     return json_reply(200, Json{{"connections", n}});
   });
 
-  router.add(verb::get, "/_dev/metrics", [&router, &bus, &hub](Call&) {
+  router.add(verb::get, "/_dev/metrics", [&router, &bus, &hub, sip](Call&) {
     Json m = router.metrics();
+    if (sip != nullptr) {
+      m["sip_registrations"] = sip->registrations();
+      m["sip_connections"] = sip->connections();
+      m["sip"] = sip->metrics();
+    }
     m["websockets"] = hub.open_count();
     m["websocket"] = hub.metrics();
     m["events"] = bus.metrics();

@@ -4,11 +4,13 @@
 
 #include "bus.hpp"
 #include "router.hpp"
+#include "sip_proxy.hpp"
 #include "state.hpp"
 #include "websocket.hpp"
 
 namespace wazo::engine {
 
-void add_dev_routes(Router& router, State& state, Bus& bus, WebsocketHub& hub);
+// `sip`: the SIP registrar whose counts /_dev/metrics shows (sip_registrations, sip_connections, sip), when set.
+void add_dev_routes(Router& router, State& state, Bus& bus, WebsocketHub& hub, const SipProxy* sip = nullptr);
 
 }  // namespace wazo::engine

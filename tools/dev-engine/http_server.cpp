@@ -13,6 +13,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include "sip_websocket.hpp"
 #include "websocket.hpp"
 
 namespace wazo::engine {
@@ -54,7 +55,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
       if (ec) co_return;  // e.g. a client that refuses our certificate
       std::optional<HttpRequest> upgrade = co_await serve_requests(stream, remote);
       if (upgrade) {
-        co_await options.websockets->serve(std::move(stream), std::move(*upgrade));
+        if (is_sip(*upgrade)) {
+          co_await options.sip->serve(std::move(stream), std::move(*upgrade));
+        } else {
+          co_await options.websockets->serve(std::move(stream), std::move(*upgrade));
+        }
         co_return;
       }
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
@@ -63,15 +68,24 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
       beast::tcp_stream stream(std::move(socket));
       std::optional<HttpRequest> upgrade = co_await serve_requests(stream, remote);
       if (upgrade) {
-        co_await options.websockets->serve(std::move(stream), std::move(*upgrade));
+        if (is_sip(*upgrade)) {
+          co_await options.sip->serve(std::move(stream), std::move(*upgrade));
+        } else {
+          co_await options.websockets->serve(std::move(stream), std::move(*upgrade));
+        }
         co_return;
       }
       stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     }
   }
 
-  // Serves requests until the connection ends; returns the request when it is a websocketd upgrade, for the caller
-  // to hand the stream over.
+  bool is_sip(const HttpRequest& request) const {
+    return options.sip != nullptr &&
+           SipHub::handles(std::string_view(request.target().data(), request.target().size()));
+  }
+
+  // Serves requests until the connection ends; returns the request when it is a websocketd or SIP upgrade, for the
+  // caller to hand the stream over.
   template <class Stream>
   asio::awaitable<std::optional<HttpRequest>> serve_requests(Stream& stream, const std::string& remote) {
     beast::flat_buffer buffer;
@@ -132,6 +146,23 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
       }
       HttpRequest request = parser.release();
       const std::string_view target(request.target().data(), request.target().size());
+      if (beast::websocket::is_upgrade(request) && is_sip(request)) {
+        if (SipHub::offers_sip(request)) {
+          if (options.verbose) std::cerr << "wazo-dev-engine: GET /api/asterisk/ws -> upgrade" << std::endl;
+          co_return std::optional<HttpRequest>(std::move(request));
+        }
+        // RFC 7118 §4: a SIP WebSocket server speaks only the "sip" subprotocol.
+        HttpResponse res{http::status::bad_request, request.version()};
+        res.set(http::field::server, "wazo-dev-engine");
+        res.set(http::field::content_type, "application/json");
+        res.set(http::field::connection, "close");
+        res.body() = api_error_body("Sec-WebSocket-Protocol: sip is required", "invalid-request").dump();
+        res.prepare_payload();
+        if (options.verbose)
+          std::cerr << "wazo-dev-engine: GET /api/asterisk/ws -> 400 (no sip subprotocol)" << std::endl;
+        co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        co_return std::nullopt;
+      }
       if (options.websockets != nullptr && beast::websocket::is_upgrade(request) && WebsocketHub::handles(target)) {
         if (options.verbose) std::cerr << "wazo-dev-engine: GET /api/websocketd/ -> upgrade" << std::endl;
         co_return std::optional<HttpRequest>(std::move(request));

@@ -17,6 +17,7 @@
 namespace wazo::engine {
 
 class WebsocketHub;
+class SipHub;
 
 struct ServerOptions {
   std::string address = "127.0.0.1";
@@ -27,6 +28,7 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{60};     // a silent keep-alive connection is closed after this
   bool verbose = false;                      // one line per request on stderr (route templates, no secrets)
   WebsocketHub* websockets = nullptr;        // serves GET /api/websocketd/ upgrades when set
+  SipHub* sip = nullptr;                     // serves GET /api/asterisk/ws upgrades (subprotocol sip) when set
 };
 
 class HttpServer {

@@ -1,11 +1,14 @@
 // wazo-dev-engine: a local Wazo-compatible engine for the demo and the tests.
 //
 //   wazo-dev-engine [--listen HOST:PORT] [--seed FILE] [--state FILE] [--expire-soon SECONDS]
-//                   [--tls [--tls-ca-out FILE] | --tls-cert FILE --tls-key FILE] [--verbose]
+//                   [--tls [--tls-ca-out FILE] | --tls-cert FILE --tls-key FILE] [--sip-min-expires SECS]
+//                   [--verbose]
 //
 // Serves wazo-auth (/api/auth/0.1), wazo-chatd (/api/chatd/1.0: presences, rooms, messages), wazo-confd
-// (/api/confd/1.1: infos, users, services, forwards) and wazo-websocketd (GET /api/websocketd/ with
-// Upgrade: websocket, protocol v1 and v2), with the bus events of those services delivered to the websockets.
+// (/api/confd/1.1: infos, users and their lines and SIP endpoints, services, forwards), wazo-websocketd
+// (GET /api/websocketd/ with Upgrade: websocket, protocol v1 and v2), with the bus events of those services
+// delivered to the websockets, and a SIP registrar and proxy over WebSocket for the users' lines (GET
+// /api/asterisk/ws, Sec-WebSocket-Protocol: sip; digest auth with the lines' credentials; see sip_proxy.hpp).
 //
 // Dev-only hooks (no authentication; loopback use only):
 //   POST /_dev/events            {name, data?, required_acl?, tenant_uuid?, user_uuids?} publishes an event (no
@@ -16,7 +19,8 @@
 //   POST /_dev/websocket/close   {code, reason?} closes every websocket with that code
 //   GET  /_dev/metrics           requests per route, "websockets" (open count), "websocket" {open, opened,
 //                                events_delivered, frames_sent, queue_overflows, closes{code: n}, stalled},
-//                                "events" {published, dropped, delivered}
+//                                "events" {published, dropped, delivered}, "sip_registrations" (bindings),
+//                                "sip_connections" (open SIP WebSockets), "sip" {requests, responses, ...}
 //
 // Prints one line `listening on http(s)://HOST:PORT` on stdout when ready (nothing else goes to stdout);
 // logs go to stderr. Stops cleanly on SIGTERM or SIGINT.
@@ -48,6 +52,8 @@
 #include "events.hpp"
 #include "http_server.hpp"
 #include "router.hpp"
+#include "sip_proxy.hpp"
+#include "sip_websocket.hpp"
 #include "state.hpp"
 #include "tls.hpp"
 #include "websocket.hpp"
@@ -62,7 +68,8 @@ using namespace wazo::engine;
 
 constexpr const char* usage =
     "usage: wazo-dev-engine [--listen HOST:PORT] [--seed FILE] [--state FILE] [--expire-soon SECONDS]\n"
-    "                       [--tls [--tls-ca-out FILE]] [--tls-cert FILE --tls-key FILE] [--verbose]\n"
+    "                       [--tls [--tls-ca-out FILE]] [--tls-cert FILE --tls-key FILE] [--sip-min-expires SECS]\n"
+    "                       [--verbose]\n"
     "  --listen HOST:PORT  address to listen on (default 127.0.0.1:0, a free loopback port); the last one wins\n"
     "  --seed FILE         initial state (default: the built-in seed: users alice, bob, carol / secret)\n"
     "  --state FILE        load the whole state (tokens included) from FILE when it exists, else start from the\n"
@@ -72,13 +79,15 @@ constexpr const char* usage =
     "  --tls-ca-out FILE   write that CA's certificate (PEM) to FILE, for clients to trust\n"
     "  --tls-cert FILE     serve HTTPS with this certificate chain (PEM) ...\n"
     "  --tls-key FILE      ... and this private key (PEM)\n"
-    "  --verbose           log each request (method, route, status) on stderr\n";
+    "  --sip-min-expires SECS  the shortest REGISTER expiry the SIP registrar accepts (default 5; 423 below)\n"
+    "  --verbose           log each request (method, route, status) and SIP message summary on stderr\n";
 
 struct Options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
   std::string seed_file, state_file, ca_out, cert_file, key_file;
   std::chrono::seconds expire_soon{60};
+  std::uint32_t sip_min_expires = 5;
   bool tls = false;
   bool verbose = false;
 };
@@ -136,6 +145,15 @@ Options parse(int argc, char** argv) {
         o.expire_soon = std::chrono::seconds(seconds);
       } catch (const std::exception&) {
         fail("--expire-soon: a number of seconds is expected, not " + v, 2);
+      }
+    } else if (arg == "--sip-min-expires") {
+      const std::string v = value();
+      try {
+        const long seconds = std::stol(v);
+        if (seconds < 1 || seconds > 3600) throw std::out_of_range("sip-min-expires");
+        o.sip_min_expires = static_cast<std::uint32_t>(seconds);
+      } catch (const std::exception&) {
+        fail("--sip-min-expires: a number of seconds from 1 to 3600 is expected, not " + v, 2);
       }
     } else if (arg == "--tls") {
       o.tls = true;
@@ -234,9 +252,16 @@ int main(int argc, char** argv) {
   add_auth_routes(router, state);
   add_chatd_routes(router, state, bus);
   add_confd_routes(router, state, bus);
-  add_dev_routes(router, state, bus, hub);
+  boost::asio::io_context io;
+  SipProxy sip(state, bus, SipOptions{.min_expires = options.sip_min_expires, .verbose = options.verbose});
+  SipHub sip_hub(io, sip);
+  add_dev_routes(router, state, bus, hub, &sip);
   router.add(http::verb::get, "/api/websocketd", [](Call&) {
     return json_reply(426, api_error_body("Upgrade Required: this is a WebSocket endpoint", "upgrade-required"));
+  });
+  router.add(http::verb::get, "/api/asterisk/ws", [](Call&) {
+    return json_reply(
+        426, api_error_body("Upgrade Required: SIP over WebSocket (Sec-WebSocket-Protocol: sip)", "upgrade-required"));
   });
 
   // After every state change: expired tokens go (auth_session_deleted), expire_soon goes out, websockets whose
@@ -258,7 +283,6 @@ int main(int argc, char** argv) {
   });
   if (persist && !loaded_state) save_state(state, options.state_file);
 
-  boost::asio::io_context io;
   boost::asio::ssl::context tls(boost::asio::ssl::context::tls_server);
   ServerOptions server_options{.address = options.host, .port = options.port, .verbose = options.verbose};
   if (options.tls) {
@@ -283,12 +307,14 @@ int main(int argc, char** argv) {
   }
 
   server_options.websockets = &hub;
+  server_options.sip = &sip_hub;
   HttpServer server(io, server_options, router);
   try {
     server.start();
   } catch (const std::exception& e) {
     fail("cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " + e.what());
   }
+  sip.set_local(options.host, server.port(), options.tls);
   if (options.host != "127.0.0.1" && options.host != "::1" && options.host != "localhost") {
     std::cerr << "wazo-dev-engine: warning: listening on " << options.host
               << ", not loopback: anyone who can reach it can log in with the seed's passwords\n";
@@ -312,6 +338,7 @@ int main(int argc, char** argv) {
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int) {
     server.stop();
+    sip_hub.stop();
     tick.cancel();
     io.stop();
   });

@@ -91,11 +91,67 @@ void State::load_seed(const Json& seed) {
         if (other.confd_id == user.confd_id) throw std::runtime_error("seed: duplicate confd_id for " + user.username);
       }
     }
+    if (auto it = u.find("line"); it != u.end() && !it->is_null()) {
+      user.line = line_from_json(*it);
+      for (const auto& [uuid, other] : users) {
+        if (!other.line) continue;
+        if (other.line->id == user.line->id || lower(other.line->username) == lower(user.line->username) ||
+            other.line->exten == user.line->exten)
+          throw std::runtime_error("seed: the line of " + user.username +
+                                   " repeats another line's id, username or exten");
+      }
+    }
     users[user.uuid] = std::move(user);
   }
   for (auto& [uuid, u] : users) {  // users without a confd id get the next ones
     if (u.confd_id == 0) u.confd_id = next_confd_id();
   }
+}
+
+Json line_to_json(const Line& line) {
+  return Json{{"id", line.id},
+              {"name", line.name},
+              {"sip_uuid", line.sip_uuid},
+              {"username", line.username},
+              {"password", line.password},
+              {"exten", line.exten},
+              {"context", line.context},
+              {"extension_id", line.extension_id}};
+}
+
+Line line_from_json(const Json& j) {
+  if (!j.is_object()) throw std::runtime_error("seed: a line must be an object");
+  Line line;
+  auto it = j.find("id");
+  if (it == j.end() || !it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > 1000000000)
+    throw std::runtime_error("seed: a line needs a positive integer id");
+  line.id = it->get<int>();
+  line.username = str(j, "username");
+  line.password = str(j, "password");
+  line.exten = str(j, "exten");
+  if (line.username.empty() || line.password.empty() || line.exten.empty())
+    throw std::runtime_error("seed: a line needs a username, a password and an exten");
+  if (line.username.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+          std::string::npos ||
+      line.username.size() > 64)
+    throw std::runtime_error("seed: a line username is up to 64 letters, digits, '-', '_' or '.'");
+  if (line.exten.find_first_not_of("0123456789") != std::string::npos || line.exten.size() > 16)
+    throw std::runtime_error("seed: a line exten is up to 16 digits");
+  line.name = str(j, "name", line.username);
+  line.sip_uuid = str(j, "sip_uuid", new_uuid());
+  line.context = str(j, "context", "default");
+  if (auto e = j.find("extension_id"); e != j.end() && e->is_number_integer()) line.extension_id = e->get<int>();
+  if (line.extension_id == 0) line.extension_id = line.id;
+  return line;
+}
+
+User* State::user_by_sip(const std::string& user_part) {
+  if (user_part.empty()) return nullptr;
+  const std::string wanted = lower(user_part);
+  for (auto& [uuid, u] : users) {
+    if (u.line && (lower(u.line->username) == wanted || u.line->exten == user_part)) return &u;
+  }
+  return nullptr;
 }
 
 int State::next_confd_id() const {

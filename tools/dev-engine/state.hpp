@@ -39,6 +39,16 @@ struct Forward {
   std::string destination;  // "" is shown as null
 };
 
+// confd's line of a user: one WebRTC SIP line (a PJSIP endpoint with its auth, AOR and an internal extension).
+struct Line {
+  int id = 0;                      // confd line id
+  std::string name;                // line / endpoint name (the PJSIP section name)
+  std::string sip_uuid;            // the endpoint's uuid
+  std::string username, password;  // auth_section_options: the SIP digest credentials
+  std::string exten, context = "default";
+  int extension_id = 0;
+};
+
 struct User {
   std::string uuid, username, password, firstname, lastname, tenant_uuid;
   int confd_id = 0;  // confd's integer id
@@ -52,6 +62,7 @@ struct User {
   std::set<std::string> policies;                     // explicit policies (uuids)
   std::optional<Json> mobile;                         // the mobile push tokens (external auth "mobile")
   std::map<std::string, Json, std::less<>> external;  // other external auths: "google", "microsoft"
+  std::optional<Line> line;                           // confd: the user's WebRTC SIP line, when it has one
 };
 
 struct Policy {
@@ -100,6 +111,11 @@ struct ChatMessage {
   Clock::time_point created_at;
 };
 
+// A line as stored (seed and --state files): {id, name, sip_uuid, username, password, exten, context,
+// extension_id}. line_from_json throws std::runtime_error when malformed.
+Json line_to_json(const Line& line);
+Line line_from_json(const Json& j);
+
 class State {
  public:
   // Throws std::runtime_error with a clear message for a malformed seed.
@@ -131,6 +147,9 @@ class State {
   RefreshToken& create_refresh_token(const User& u, const std::string& client_id, bool mobile);
   RefreshToken* refresh_token(const std::string& token, const std::string& client_id);
   bool delete_refresh_token(const std::string& user_uuid, const std::string& client_id);
+
+  // The user and line whose SIP username or extension is `user_part` (nullptr when none).
+  User* user_by_sip(const std::string& user_part);
 
   // The next free confd user id (1, 2, …).
   [[nodiscard]] int next_confd_id() const;

@@ -76,7 +76,8 @@ Json State::snapshot() const {
                   {"presence", presence},
                   {"dnd", u.dnd},
                   {"incallfilter", u.incallfilter},
-                  {"forwards", forwards_json(u.forwards)}});
+                  {"forwards", forwards_json(u.forwards)},
+                  {"line", u.line ? line_to_json(*u.line) : Json(nullptr)}});
   }
   Json& ps = j["policies"] = Json::array();
   for (const auto& [uuid, p] : policies) {
@@ -198,6 +199,7 @@ void State::load_snapshot(const Json& j) {
       if (auto la = presence.find("last_activity"); la != presence.end()) x.presence.last_activity = from_micros(*la);
       x.dnd = u.value("dnd", false);
       x.incallfilter = u.value("incallfilter", false);
+      if (auto l = u.find("line"); l != u.end() && !l->is_null()) x.line = line_from_json(*l);
       for (const auto& [name, f] : u.value("forwards", Json::object()).items()) {
         x.forwards[name] = Forward{f.value("enabled", false), f.value("destination", "")};
       }
