@@ -58,6 +58,13 @@ echo "-- what bob saw, live:"
 cat "$work/bob-events.txt"
 echo
 
+echo "== SIP over WebSocket: alice registers her WebRTC line (credentials from confd) on the engine's registrar"
+run sip register --for 2
+echo "\$ wazo sip register --ws ${url/http/ws}/api/asterisk/ws --user alicewebrtc --password wrong --for 1   (expected to fail)"
+"$bin/wazo" sip register --ws "${url/http/ws}/api/asterisk/ws" --user alicewebrtc --password wrong --for 1 ||
+  echo "(exit code $?)"
+echo
+
 run logout
 bob logout >/dev/null
 echo "== done"
