@@ -10,19 +10,15 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include "child_process.hpp"
 #include "engine_process.hpp"
 #include "kamailio_process.hpp"
-
-extern char** environ;
 
 namespace wazo::cli {
 namespace {
@@ -31,81 +27,12 @@ using namespace std::chrono_literals;
 using test::KamailioOptions;
 using test::KamailioProcess;
 
-struct Outcome {
-  int code = -1;  // exit code, or -1 when the process did not exit normally
-  std::string out;
-  std::string err;
-};
+using Outcome = test::ProcessOutcome;
 
-// Runs the CLI with `args` (and WAZO_SESSION_FILE pointing into `session_dir`), stdin from /dev/null. After each
-// read, `on_output(pid, out)` may act on the process (send it a signal). Killed after 60 s.
+// Runs the CLI with `args` and WAZO_SESSION_FILE=`session_file`; `on_output` as in test::run_process.
 Outcome run_cli(const std::vector<std::string>& args, const std::string& session_file,
                 const std::function<void(pid_t, const std::string&)>& on_output = {}) {
-  Outcome result;
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
-    result.err = "pipe failed";
-    return result;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
-  std::vector<std::string> argv_s = {WAZO_CLI_PATH};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (!std::string_view(*e).starts_with("WAZO_SESSION_FILE=")) env_s.emplace_back(*e);
-  }
-  env_s.push_back("WAZO_SESSION_FILE=" + session_file);
-  std::vector<char*> envp;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  close(out[1]);
-  close(err[1]);
-  if (rc != 0) {
-    close(out[0]);
-    close(err[0]);
-    result.err = std::string("posix_spawn failed: ") + std::strerror(rc);
-    return result;
-  }
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open_fds = 2;
-  while (open_fds > 0 && std::chrono::steady_clock::now() < deadline) {
-    if (poll(fds, 2, 200) <= 0) continue;
-    for (int k = 0; k < 2; ++k) {
-      if (fds[k].fd < 0 || fds[k].revents == 0) continue;
-      char buf[4096];
-      const ssize_t n = read(fds[k].fd, buf, sizeof buf);
-      if (n > 0) {
-        sinks[k]->append(buf, static_cast<std::size_t>(n));
-        if (k == 0 && on_output) on_output(pid, result.out);
-      } else {
-        close(fds[k].fd);
-        fds[k].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (auto& p : fds) {
-    if (p.fd >= 0) close(p.fd);
-  }
-  if (open_fds > 0) kill(pid, SIGKILL);  // timed out
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) result.code = WEXITSTATUS(status);
-  return result;
+  return test::run_process(WAZO_CLI_PATH, args, {"WAZO_SESSION_FILE=" + session_file}, {}, on_output);
 }
 
 std::size_t count(const std::string& text, const std::string& what) {
