@@ -7,11 +7,18 @@ mode="${1:-test}"
 packages=(
   g++ cmake ninja-build pkg-config ca-certificates
   libboost-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libsimdjson-dev
+  # WebRTC media: webrtcbin (plugins-bad), libnice, Opus (base), VP8 (good), DTLS/SRTP (bad).
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice
 )
 if [ "$mode" = test ]; then
   # kamailio: the real SIP registrar/proxy of the SIP tests; clang + its runtime: the libFuzzer targets.
   packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format clang libclang-rt-14-dev
-    kamailio kamailio-websocket-modules kamailio-tls-modules)
+    kamailio kamailio-websocket-modules kamailio-tls-modules
+    # the browser peer (Chromium driven by playwright-core with sip.js, from npm) and the TURN server
+    chromium nodejs coturn iproute2)
+  # Debian's npm package; a Node.js that brings its own npm (NodeSource) must not get it.
+  command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
 
 missing=()
