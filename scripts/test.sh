@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
+bash scripts/browser-setup.sh  # the browser peer's npm packages (playwright-core, sip.js), pinned by its lock file
 
 build="${WAZO_BUILD_DIR:-build-ci}"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWAZO_WERROR=ON >/dev/null
