@@ -114,6 +114,9 @@ struct MediaOptions {
   VideoSink video_sink;
   std::vector<IceServer> ice_servers;
   IceTransportPolicy ice_transport_policy = IceTransportPolicy::all;
+  // Extra local addresses to gather host candidates on. libnice skips loopback interfaces; when the machine has
+  // no other interface up (a loopback-only network namespace, as in the media tests) 127.0.0.1 is added anyway.
+  std::vector<std::string> ice_local_addresses;
   // How long an offer or answer waits for ICE gathering before it goes out with what it has.
   std::chrono::milliseconds ice_gathering_timeout{3'000};
   // The seed's iceCheckingTimeout: ICE must connect within it after the answer, or the call gets IceFailed.
