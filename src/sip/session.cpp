@@ -251,7 +251,12 @@ void Session::Impl::start_invite(std::string target, InviteOptions options) {
     terminate({.cause = Terminated::Cause::error, .error = uri.error()});
     return;
   }
-  Message m = u->new_request("INVITE", *uri);
+  std::string preset_call_id;
+  {
+    std::lock_guard lock(mutex);
+    preset_call_id = call_id;
+  }
+  Message m = u->new_request("INVITE", *uri, preset_call_id);
   {
     std::lock_guard lock(mutex);
     call_id = std::string(m.call_id());

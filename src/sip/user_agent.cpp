@@ -990,6 +990,11 @@ Result<Session> UserAgent::invite(std::string target, std::shared_ptr<MediaSessi
   auto uri = impl_->target_uri(target);
   if (!uri) return uri.error();
   auto s = std::make_shared<Session::Impl>(impl_, Direction::outgoing, std::move(media));
+  {
+    // The Call-ID is known as soon as invite() returns: callers key their calls by it.
+    std::lock_guard lock(s->mutex);
+    s->call_id = detail::random_token(22);
+  }
   asio::post(impl_->rt.context(), [s, u = uri->str(), options = std::move(options)]() mutable {
     s->start_invite(std::move(u), std::move(options));
   });

@@ -1,0 +1,289 @@
+// Two C++ phones with the REAL GStreamer media engine, through Kamailio and through the dev engine's SIP proxy,
+// in the media tests' loopback-only network namespace: audio both ways (bytes and the decoded tone's level), hold
+// stops the held direction and resume restarts it, DTMF as RFC 4733 and as SIP INFO. A disabled test measures call
+// setup (INVITE sent → both sides established), median of 20, for the closing note:
+//   wazo_media_tests --gtest_also_run_disabled_tests --gtest_filter='*PhoneCallSetup*'
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "engine_process.hpp"
+#include "kamailio_process.hpp"
+#include "wazo/core/runtime.hpp"
+#include "wazo/phone/phone.hpp"
+
+namespace wazo::phone {
+namespace {
+
+using namespace std::chrono_literals;
+
+template <class F>
+bool wait_until(F&& pred, std::chrono::milliseconds timeout = 10s) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+struct Line {
+  std::string user, password, target;
+};
+
+struct Server {
+  std::string name;
+  std::string ws_url;
+  std::string domain;
+  std::function<Line(const std::string&)> line;
+};
+
+// One phone with a tone of its own; counts what it sees.
+struct Peer {
+  Peer(Runtime& rt, const Server& s, const std::string& who, double tone_hz)
+      : line(s.line(who)),
+        client(rt, WebRtcConfig{.display_name = who,
+                                .websocket_url = s.ws_url,
+                                .authorization_user = line.user,
+                                .password = line.password,
+                                .domain = s.domain,
+                                .media = media_options(tone_hz)}),
+        phone(client) {
+    subs.push_back(phone.on<CallIncoming>([this](const CallIncoming& e) {
+      std::lock_guard lock(m);
+      incoming_at = std::chrono::steady_clock::now();
+      incoming = e.call;
+      if (auto_accept) phone.accept(e.call).then([](Result<void>) {});
+    }));
+    subs.push_back(phone.on<CallAccepted>([this](const CallAccepted& e) {
+      std::lock_guard lock(m);
+      accepted_at = std::chrono::steady_clock::now();
+      call = e.call;
+      ++accepted;
+    }));
+    subs.push_back(phone.on<MediaConnected>([this](const MediaConnected&) {
+      std::lock_guard lock(m);
+      media_at = std::chrono::steady_clock::now();
+      ++media_connected;
+    }));
+    subs.push_back(phone.on<CallEnded>([this](const CallEnded&) { ++ended; }));
+    subs.push_back(phone.on<DtmfReceived>([this](const DtmfReceived& e) {
+      std::lock_guard lock(m);
+      (e.via_info ? info_digits : rtp_digits).push_back(e.tone);
+    }));
+  }
+  ~Peer() {
+    subs.clear();
+    client.close();
+  }
+
+  static media::MediaOptions media_options(double hz) {
+    media::MediaOptions o;
+    o.audio_source = {.type = media::AudioSource::Type::tone, .frequency = hz, .volume = 0.3};
+    o.audio_sink = {.type = media::AudioSink::Type::none};
+    o.ice_gathering_timeout = 1000ms;
+    return o;
+  }
+
+  std::optional<CallSession> current() {
+    std::lock_guard lock(m);
+    return call;
+  }
+  media::StreamStats audio() {
+    auto c = current();
+    if (!c) return {};
+    auto s = phone.stats(*c);
+    if (!s || !s->audio) return {};
+    return *s->audio;
+  }
+  void reset() {
+    std::lock_guard lock(m);
+    call.reset();
+    incoming.reset();
+    accepted = media_connected = 0;
+    ended = 0;
+  }
+
+  Line line;
+  WebRTCClient client;
+  Phone phone;
+  std::mutex m;
+  bool auto_accept = true;
+  std::optional<CallSession> incoming;
+  std::optional<CallSession> call;
+  int accepted = 0;
+  int media_connected = 0;
+  std::atomic<int> ended{0};
+  std::chrono::steady_clock::time_point accepted_at, media_at, incoming_at;
+  std::string info_digits, rtp_digits;
+  std::vector<Subscription> subs;
+};
+
+class PhoneCall : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "kamailio") {
+      kam_ = std::make_unique<test::KamailioProcess>();
+      ASSERT_TRUE(kam_->running()) << kam_->error();
+      server_ = {"kamailio", kam_->ws_url(), kam_->options().domain, [](const std::string& who) {
+                   return Line{who, who + "pw", who};
+                 }};
+    } else {
+      if (::access(test::EngineProcess::binary().c_str(), X_OK) != 0) GTEST_SKIP() << "no wazo-dev-engine binary";
+      engine_ = std::make_unique<test::EngineProcess>();
+      ASSERT_TRUE(engine_->running()) << engine_->error();
+      server_ = {"engine", "ws://127.0.0.1:" + std::to_string(engine_->port()) + "/api/asterisk/ws", "wazo.local",
+                 [](const std::string& who) {
+                   if (who == "alice") return Line{"alicewebrtc", "Kq7xW3ka9PzR", "1001"};
+                   return Line{"bobwebrtc", "Tz4mN8qe2VcL", "1002"};
+                 }};
+    }
+    alice_ = std::make_unique<Peer>(rt_, server_, "alice", 440);
+    bob_ = std::make_unique<Peer>(rt_, server_, "bob", 880);
+    ASSERT_TRUE(alice_->phone.register_ua().get());
+    ASSERT_TRUE(bob_->phone.register_ua().get());
+  }
+  void TearDown() override {
+    alice_.reset();
+    bob_.reset();
+  }
+
+  // alice calls bob (who auto-accepts); true once both sides are up with media connected.
+  bool call_up() {
+    auto c = alice_->phone.make_call(bob_->line.target);
+    if (!c) {
+      ADD_FAILURE() << c.error();
+      return false;
+    }
+    return wait_until([&] {
+      std::lock_guard la(alice_->m);
+      std::lock_guard lb(bob_->m);
+      return alice_->accepted > 0 && bob_->accepted > 0 && alice_->media_connected > 0 && bob_->media_connected > 0;
+    });
+  }
+
+  Runtime rt_{RuntimeOptions{.log_sink = [](const LogRecord&) {}, .log_level = LogLevel::off}};
+  std::unique_ptr<test::KamailioProcess> kam_;
+  std::unique_ptr<test::EngineProcess> engine_;
+  Server server_;
+  std::unique_ptr<Peer> alice_, bob_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Servers, PhoneCall, ::testing::Values("kamailio", "engine"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+TEST_P(PhoneCall, AudioBothWaysThenHoldStopsTheHeldDirectionAndResumeRestartsIt) {
+  ASSERT_TRUE(call_up());
+  // Both tones are heard: bytes in each direction and a decoded level well above silence.
+  ASSERT_TRUE(wait_until([&] {
+    auto a = alice_->audio();
+    auto b = bob_->audio();
+    return a.bytes_received > 20'000 && b.bytes_received > 20'000 && a.level > 0.05 && b.level > 0.05;
+  })) << "alice rx "
+      << alice_->audio().bytes_received << " level " << alice_->audio().level << ", bob rx "
+      << bob_->audio().bytes_received << " level " << bob_->audio().level;
+  EXPECT_GT(alice_->audio().decoded, 0U);
+  EXPECT_GT(bob_->audio().decoded, 0U);
+  EXPECT_GT(alice_->audio().bytes_sent, 0U);
+
+  auto a_call = *alice_->current();
+  ASSERT_TRUE(alice_->phone.hold(a_call).get());
+  ASSERT_TRUE(wait_until([&] {
+    auto c = bob_->phone.current_call();
+    return c && c->remotely_held;
+  }));
+  // Held: bob (the held party, now recvonly) sends nothing; alice (sendonly) still does.
+  std::this_thread::sleep_for(500ms);  // packets in flight
+  const auto bob_tx0 = bob_->audio().bytes_sent;
+  const auto alice_rx0 = alice_->audio().bytes_received;
+  const auto alice_tx0 = alice_->audio().bytes_sent;
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_LT(bob_->audio().bytes_sent - bob_tx0, 500U) << "the held party still sends";
+  EXPECT_LT(alice_->audio().bytes_received - alice_rx0, 500U);
+  EXPECT_GT(alice_->audio().bytes_sent - alice_tx0, 5'000U) << "the holder should keep sending";
+
+  ASSERT_TRUE(alice_->phone.resume(a_call).get());
+  const auto bob_tx1 = bob_->audio().bytes_sent;
+  const auto alice_rx1 = alice_->audio().bytes_received;
+  EXPECT_TRUE(wait_until([&] {
+    return bob_->audio().bytes_sent - bob_tx1 > 5'000 && alice_->audio().bytes_received - alice_rx1 > 5'000;
+  })) << "media did not come back after resume";
+
+  ASSERT_TRUE(alice_->phone.hangup(a_call).get());
+  EXPECT_TRUE(wait_until([&] { return bob_->ended.load() > 0; }));
+}
+
+TEST_P(PhoneCall, DtmfAsRfc4733AndAsSipInfo) {
+  ASSERT_TRUE(call_up());
+  auto a_call = *alice_->current();
+  auto rfc = alice_->phone.send_key(a_call, "159#", DtmfMethod::rfc4733).get();
+  ASSERT_TRUE(rfc) << rfc.error();
+  EXPECT_TRUE(wait_until([&] {
+    std::lock_guard lock(bob_->m);
+    return bob_->rtp_digits.size() >= 4;
+  }));
+  {
+    std::lock_guard lock(bob_->m);
+    EXPECT_EQ(bob_->rtp_digits, "159#");
+    EXPECT_EQ(bob_->info_digits, "");
+  }
+  ASSERT_TRUE(alice_->phone.send_key(a_call, "*0", DtmfMethod::info).get());
+  EXPECT_TRUE(wait_until([&] {
+    std::lock_guard lock(bob_->m);
+    return bob_->info_digits.size() >= 2;
+  }));
+  std::lock_guard lock(bob_->m);
+  EXPECT_EQ(bob_->info_digits, "*0");
+  EXPECT_EQ(bob_->rtp_digits, "159#");
+}
+
+// Not a test: the figure for the closing note. INVITE sent (make_call) → both sides' CallAccepted, and → both
+// sides' MediaConnected (ICE + DTLS), median of 20 calls, C++ ↔ C++.
+TEST_P(PhoneCall, DISABLED_PhoneCallSetupMedianOf20) {
+  std::vector<double> sip_ms, media_ms, invite_ms;
+  for (int i = 0; i < 20; ++i) {
+    alice_->reset();
+    bob_->reset();
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(call_up()) << "call " << i;
+    std::chrono::steady_clock::time_point sip_done, media_done;
+    {
+      std::lock_guard la(alice_->m);
+      std::lock_guard lb(bob_->m);
+      invite_ms.push_back(std::chrono::duration<double, std::milli>(bob_->incoming_at - t0).count());
+      sip_done = std::max(alice_->accepted_at, bob_->accepted_at);
+      media_done = std::max(alice_->media_at, bob_->media_at);
+    }
+    sip_ms.push_back(std::chrono::duration<double, std::milli>(sip_done - t0).count());
+    media_ms.push_back(std::chrono::duration<double, std::milli>(media_done - t0).count());
+    ASSERT_TRUE(alice_->phone.hangup(*alice_->current()).get());
+    ASSERT_TRUE(wait_until([&] { return bob_->ended.load() > 0 && alice_->phone.call_count() == 0; }));
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  };
+  std::printf("[%s] make_call -> INVITE at the callee: median %.1f ms\n", GetParam().c_str(), median(invite_ms));
+  std::printf(
+      "[%s] call setup C++<->C++ (20 calls): SIP established median %.1f ms (min %.1f, max %.1f); "
+      "media connected median %.1f ms (min %.1f, max %.1f)\n",
+      GetParam().c_str(), median(sip_ms), *std::min_element(sip_ms.begin(), sip_ms.end()),
+      *std::max_element(sip_ms.begin(), sip_ms.end()), median(media_ms),
+      *std::min_element(media_ms.begin(), media_ms.end()), *std::max_element(media_ms.begin(), media_ms.end()));
+}
+
+}  // namespace
+}  // namespace wazo::phone
