@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # The demo: builds the SDK, starts wazo-dev-engine on a free loopback port, and uses the `wazo` CLI against it:
-# alice logs in, asks who she is, calls the REST API, and logs out. The engine is stopped by its PID.
+# alice logs in, asks who she is, calls the REST API, registers her SIP line, calls bob (a WebRTC call with a tone
+# each way, a hold and a resume), and logs out. The engine is stopped by its PID.
+# The scenario (engine and CLI) runs in a private network namespace that has only loopback, so that the calls'
+# ICE never sees or uses another interface: after the install and the build, which need the network, the script
+# runs itself again under `unshare -n` (`unshare -rn` when not root) with the argument --scenario.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/install-deps.sh build
+self="$(readlink -f "$0")"
+cd "$(dirname "$self")/.."
 
 build="${WAZO_BUILD_DIR:-build}"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWAZO_BUILD_TESTS=OFF -DWAZO_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target wazo wazo-dev-engine >/dev/null
+if [ "${1:-}" != "--scenario" ]; then
+  scripts/install-deps.sh build
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWAZO_BUILD_TESTS=OFF -DWAZO_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$build" -j "$(nproc)" --target wazo wazo-dev-engine >/dev/null
+  if [ "$(id -u)" -eq 0 ]; then
+    exec unshare --net -- "$self" --scenario
+  fi
+  exec unshare --map-root-user --net -- "$self" --scenario
+fi
+ip link set lo up
 bin="$build/bin"
 
 work="$(mktemp -d)"
@@ -63,6 +75,24 @@ run sip register --for 2
 echo "\$ wazo sip register --ws ${url/http/ws}/api/asterisk/ws --user alicewebrtc --password wrong --for 1   (expected to fail)"
 "$bin/wazo" sip register --ws "${url/http/ws}/api/asterisk/ws" --user alicewebrtc --password wrong --for 1 ||
   echo "(exit code $?)"
+echo
+
+echo "== WebRTC call: bob answers (660 Hz tone), alice calls him (440 Hz tone), holds at 1.5 s for 1 s, resumes,"
+echo "   hangs up at 4 s; both print the call's events and the media statistics"
+echo "\$ wazo answer --auto --play tone:660   (as bob, in the background)"
+bob answer --auto --wait 30 --play tone:660 >"$work/bob-call.txt" 2>&1 &
+answer_pid=$!
+for _ in $(seq 1 100); do
+  grep -q 'waiting for' "$work/bob-call.txt" 2>/dev/null && break
+  sleep 0.1
+done
+run call 1002 --play tone:440 --hold 1.5:1 --for 4
+wait "$answer_pid" || { echo "bob's side of the call failed:" >&2; cat "$work/bob-call.txt" >&2; exit 1; }
+echo "-- what bob saw:"
+cat "$work/bob-call.txt"
+echo
+echo "\$ wazo call 1999 --for 1   (no such extension: expected to fail)"
+"$bin/wazo" call 1999 --for 1 || echo "(exit code $?)"
 echo
 
 run logout

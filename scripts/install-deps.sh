@@ -5,7 +5,7 @@ set -euo pipefail
 mode="${1:-test}"
 
 packages=(
-  g++ cmake ninja-build pkg-config ca-certificates
+  g++ cmake ninja-build pkg-config ca-certificates iproute2
   libboost-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libsimdjson-dev
   # WebRTC media: webrtcbin (plugins-bad), libnice, Opus (base), VP8 (good), DTLS/SRTP (bad).
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "call_command.hpp"
 #include "commands.hpp"
 #include "sip_command.hpp"
 #include "wazo/core/log.hpp"
@@ -36,6 +37,18 @@ constexpr std::string_view kHelp = R"(Commands:
   sip register --ws URL --user USER --password PASSWORD [--domain DOMAIN] [--auth-user NAME]
                [--insecure | --ca-file FILE] [--for SECONDS] [--expires SECONDS]
                       the same with a line given on the command line (PASSWORD "-" reads standard input)
+  call EXTENSION [--video] [--play tone[:HZ]|none|FILE.wav] [--record FILE.wav] [--for SECONDS]
+                 [--dtmf DIGITS] [--hold AT:SECONDS] [--json] [LINE]
+                      call EXTENSION on your line (a tone by default as the microphone); print the call's
+                      events, hang up after --for SECONDS (else when the peer does, or on Ctrl-C), send DTMF
+                      once the media is up, hold AT s after the answer for SECONDS; then print the media
+                      statistics. Exit 1 when busy, rejected, not found, unanswered or without media
+  answer [--auto] [--count N] [--wait SECONDS] [--video] [--play ...] [--record FILE.wav]
+         [--for SECONDS] [--dtmf DIGITS] [--hold AT:SECONDS] [--json] [LINE]
+                      register and wait for N calls (asking on the terminal unless --auto), answer each
+                      and keep it up --for SECONDS or until the peer hangs up; statistics after each call
+                      LINE: --ws URL --user USER --password PASSWORD [--domain D] [--auth-user A]
+                      [--insecure | --ca-file FILE], else the session's SIP line
 
 Options (before the command):
   --host URL          the server: http(s)://HOST[:PORT], or HOST[:PORT] for HTTPS; saved at login
@@ -64,6 +77,8 @@ Command find_command(std::string_view name) {
   if (name == "dnd") return run_dnd;
   if (name == "chat") return run_chat;
   if (name == "sip") return run_sip;
+  if (name == "call") return run_call;
+  if (name == "answer") return run_answer;
   return nullptr;
 }
 
