@@ -4,6 +4,7 @@
 #include <mutex>
 #include <utility>
 
+#include "phone/detail/client_impl.hpp"
 #include "wazo/sip/message.hpp"
 
 namespace wazo::phone {
@@ -370,6 +371,7 @@ void Phone::Impl::wire() {
 Phone::Phone(WebRTCClient client, PhoneOptions options)
     : impl_(std::make_shared<Impl>(std::move(client), std::move(options))) {
   impl_->wire();
+  impl_->client.impl()->accept_video_upgrades = impl_->options.allow_video;
   if (!impl_->options.audio_output_device.empty()) {
     if (auto r = impl_->client.change_audio_output_device(impl_->options.audio_output_device); !r)
       impl_->client.runtime().logger().warn("phone", "audio output device: " + r.error().describe());

@@ -333,10 +333,13 @@ void WebRTCClient::Impl::watch_session(const std::shared_ptr<CallState>& c) {
     auto call = wc.lock();
     if (self && call) self->emitter.emit(SessionMessage{call->session, m.content_type, m.body});
   }));
-  subs.push_back(s.on<sip::IncomingReinvite>([weak, wc](const sip::IncomingReinvite&) {
+  subs.push_back(s.on<sip::IncomingReinvite>([weak, wc](const sip::IncomingReinvite& r) {
     auto self = weak.lock();
     auto call = wc.lock();
     if (!self || !call) return;
+    // The media answers only what it wants: a re-offer that adds video gets video back (the peer upgraded).
+    if (call->media && self->accept_video_upgrades && detail::sdp_has_video(r.remote_sdp) && !call->media->has_video())
+      call->media->set_video_wanted(true);
     std::lock_guard lock(self->mutex);
     call->reinvite_in = true;
   }));

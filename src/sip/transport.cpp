@@ -203,6 +203,9 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
       co_return Outcome{.error = Error(ErrorCategory::transport,
                                        "cannot connect to " + ep->host + ":" + ep->port + ": " + ec.message())};
     }
+    // Signalling is small messages sent back to back (ACK then a re-sent INVITE): Nagle would hold the second one
+    // until the peer's delayed ACK (~40 ms).
+    tcp_stream.socket().set_option(asio::ip::tcp::no_delay(true), ec);
     if (!ep->tls) {
       websocket::stream<beast::tcp_stream> ws(std::move(tcp_stream));
       co_return co_await session(ws, *ep);

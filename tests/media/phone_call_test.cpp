@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,7 @@
 
 #include "engine_process.hpp"
 #include "kamailio_process.hpp"
+#include "media/media_engine.hpp"
 #include "wazo/core/runtime.hpp"
 #include "wazo/phone/phone.hpp"
 
@@ -60,13 +62,14 @@ struct Peer {
                                 .authorization_user = line.user,
                                 .password = line.password,
                                 .domain = s.domain,
-                                .media = media_options(tone_hz)}),
-        phone(client) {
+                                .media = media_options(tone_hz),
+                                .network_stats_interval = 500ms}),
+        phone(client, PhoneOptions{.allow_video = true}) {
     subs.push_back(phone.on<CallIncoming>([this](const CallIncoming& e) {
       std::lock_guard lock(m);
       incoming_at = std::chrono::steady_clock::now();
       incoming = e.call;
-      if (auto_accept) phone.accept(e.call).then([](Result<void>) {});
+      if (auto_accept) phone.accept(e.call, {.video = accept_video}).then([](Result<void>) {});
     }));
     subs.push_back(phone.on<CallAccepted>([this](const CallAccepted& e) {
       std::lock_guard lock(m);
@@ -80,6 +83,17 @@ struct Peer {
       ++media_connected;
     }));
     subs.push_back(phone.on<CallEnded>([this](const CallEnded&) { ++ended; }));
+    subs.push_back(phone.on<NetworkStats>([this](const NetworkStats& e) {
+      if (e.stats.audio && e.stats.audio->bytes_received > 0) ++network_stats;
+    }));
+    subs.push_back(phone.on<VideoChanged>([this](const VideoChanged& e) {
+      if (e.has_video) ++video_added;
+    }));
+    subs.push_back(phone.on<CameraDisabled>([this](const CameraDisabled&) { ++camera_off; }));
+    subs.push_back(phone.on<CameraResumed>([this](const CameraResumed&) { ++camera_on; }));
+    subs.push_back(phone.on<TrackAdded>([this](const TrackAdded& e) {
+      if (e.kind == media::Kind::video) ++video_tracks;
+    }));
     subs.push_back(phone.on<DtmfReceived>([this](const DtmfReceived& e) {
       std::lock_guard lock(m);
       (e.via_info ? info_digits : rtp_digits).push_back(e.tone);
@@ -94,6 +108,7 @@ struct Peer {
     media::MediaOptions o;
     o.audio_source = {.type = media::AudioSource::Type::tone, .frequency = hz, .volume = 0.3};
     o.audio_sink = {.type = media::AudioSink::Type::none};
+    o.video_source = {.type = media::VideoSource::Type::test_pattern, .width = 320, .height = 240, .fps = 15};
     o.ice_gathering_timeout = 1000ms;
     return o;
   }
@@ -109,6 +124,13 @@ struct Peer {
     if (!s || !s->audio) return {};
     return *s->audio;
   }
+  media::StreamStats video() {
+    auto c = current();
+    if (!c) return {};
+    auto s = phone.stats(*c);
+    if (!s || !s->video) return {};
+    return *s->video;
+  }
   void reset() {
     std::lock_guard lock(m);
     call.reset();
@@ -122,6 +144,8 @@ struct Peer {
   Phone phone;
   std::mutex m;
   bool auto_accept = true;
+  bool accept_video = false;
+  std::atomic<int> camera_off{0}, camera_on{0}, video_tracks{0}, network_stats{0}, video_added{0};
   std::optional<CallSession> incoming;
   std::optional<CallSession> call;
   int accepted = 0;
@@ -162,8 +186,8 @@ class PhoneCall : public ::testing::TestWithParam<std::string> {
   }
 
   // alice calls bob (who auto-accepts); true once both sides are up with media connected.
-  bool call_up() {
-    auto c = alice_->phone.make_call(bob_->line.target);
+  bool call_up(bool video = false) {
+    auto c = alice_->phone.make_call(bob_->line.target, {.video = video});
     if (!c) {
       ADD_FAILURE() << c.error();
       return false;
@@ -226,6 +250,72 @@ TEST_P(PhoneCall, AudioBothWaysThenHoldStopsTheHeldDirectionAndResumeRestartsIt)
   EXPECT_TRUE(wait_until([&] { return bob_->ended.load() > 0; }));
 }
 
+TEST_P(PhoneCall, VideoBothWaysAndCameraOffStopsOutgoingVideo) {
+  bob_->accept_video = true;
+  ASSERT_TRUE(call_up(/*video=*/true));
+  auto a_call = *alice_->current();
+  EXPECT_TRUE(a_call.has_video());
+  EXPECT_TRUE(a_call.is_camera_enabled());
+  ASSERT_TRUE(wait_until([&] {
+    return alice_->video().bytes_received > 20'000 && bob_->video().bytes_received > 20'000 &&
+           alice_->video().decoded > 5 && bob_->video().decoded > 5;
+  })) << "alice video rx "
+      << alice_->video().bytes_received << ", bob video rx " << bob_->video().bytes_received;
+  EXPECT_GE(alice_->video_tracks.load(), 1);
+  EXPECT_GE(bob_->video_tracks.load(), 1);
+
+  ASSERT_TRUE(alice_->phone.turn_camera_off(a_call));
+  ASSERT_TRUE(wait_until([&] { return alice_->camera_off.load() == 1; }));
+  EXPECT_FALSE(alice_->phone.find(a_call.sip_call_id)->camera_enabled);
+  std::this_thread::sleep_for(500ms);
+  const auto tx0 = alice_->video().bytes_sent;
+  const auto audio0 = alice_->audio().bytes_sent;
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_LT(alice_->video().bytes_sent - tx0, 1'000U) << "camera off, video still sent";
+  EXPECT_GT(alice_->audio().bytes_sent - audio0, 5'000U) << "audio should go on";
+
+  ASSERT_TRUE(alice_->phone.turn_camera_on(a_call));
+  ASSERT_TRUE(wait_until([&] { return alice_->camera_on.load() == 1; }));
+  const auto tx1 = alice_->video().bytes_sent;
+  EXPECT_TRUE(wait_until([&] { return alice_->video().bytes_sent - tx1 > 10'000; })) << "video did not come back";
+  ASSERT_TRUE(alice_->phone.hangup(a_call).get());
+}
+
+TEST_P(PhoneCall, UpgradeAnAudioCallToVideoAndNetworkStatsEvents) {
+  bob_->accept_video = true;
+  ASSERT_TRUE(call_up());
+  auto a_call = *alice_->current();
+  EXPECT_FALSE(a_call.has_video());
+  // NetworkStats every network_stats_interval (500 ms) with what the call received.
+  EXPECT_TRUE(wait_until([&] { return alice_->network_stats.load() >= 2 && bob_->network_stats.load() >= 2; }));
+
+  ASSERT_TRUE(alice_->phone.upgrade_to_video(a_call).get());
+  EXPECT_TRUE(wait_until([&] { return alice_->video_added.load() == 1 && bob_->video_added.load() == 1; }));
+  EXPECT_TRUE(alice_->phone.find(a_call.sip_call_id)->has_video());
+  EXPECT_TRUE(wait_until([&] {
+    return alice_->video().bytes_received > 10'000 && bob_->video().bytes_received > 10'000;
+  })) << "alice video rx "
+      << alice_->video().bytes_received << ", bob video rx " << bob_->video().bytes_received;
+  ASSERT_TRUE(alice_->phone.hangup(a_call).get());
+}
+
+TEST_P(PhoneCall, IceRestartReInviteKeepsAudioFlowing) {
+  ASSERT_TRUE(call_up());
+  ASSERT_TRUE(wait_until([&] { return bob_->audio().bytes_received > 10'000; }));
+  auto sessions = alice_->client.sessions();
+  ASSERT_EQ(sessions.size(), 1U);
+  auto r = alice_->client.ice_restart(sessions.front()).get();
+  ASSERT_TRUE(r) << r.error();
+  std::this_thread::sleep_for(500ms);
+  const auto b_rx = bob_->audio().bytes_received;
+  const auto a_rx = alice_->audio().bytes_received;
+  EXPECT_TRUE(wait_until([&] {
+    return bob_->audio().bytes_received - b_rx > 5'000 && alice_->audio().bytes_received - a_rx > 5'000;
+  })) << "audio stopped after the ICE restart";
+  EXPECT_GT(bob_->audio().level, 0.05);
+  ASSERT_TRUE(alice_->phone.hangup(*alice_->current()).get());
+}
+
 TEST_P(PhoneCall, DtmfAsRfc4733AndAsSipInfo) {
   ASSERT_TRUE(call_up());
   auto a_call = *alice_->current();
@@ -283,6 +373,50 @@ TEST_P(PhoneCall, DISABLED_PhoneCallSetupMedianOf20) {
       GetParam().c_str(), median(sip_ms), *std::min_element(sip_ms.begin(), sip_ms.end()),
       *std::max_element(sip_ms.begin(), sip_ms.end()), median(media_ms),
       *std::min_element(media_ms.begin(), media_ms.end()), *std::max_element(media_ms.begin(), media_ms.end()));
+}
+
+}  // namespace
+}  // namespace wazo::phone
+
+namespace wazo::phone {
+namespace {
+
+// Not a test: where call setup time goes on the media side (engine create_call, create_offer, create_answer), to
+// read next to DISABLED_PhoneCallSetupMedianOf20.
+TEST(PhoneCallSetupParts, DISABLED_MediaCreateOfferAnswerTimes) {
+  Runtime rt{RuntimeOptions{.log_sink = [](const LogRecord&) {}, .log_level = LogLevel::off}};
+  auto engine = media::make_gstreamer_engine(rt);
+  ASSERT_TRUE(engine) << engine.error();
+  auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+  std::vector<double> create, offer, answer;
+  for (int i = 0; i < 10; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto a = (*engine)->create_call(Peer::media_options(440), false);
+    auto b = (*engine)->create_call(Peer::media_options(880), false);
+    ASSERT_TRUE(a && b);
+    const auto t1 = std::chrono::steady_clock::now();
+    std::promise<Result<std::string>> po;
+    (*a)->create_offer([&](Result<std::string> r) { po.set_value(std::move(r)); });
+    auto o = po.get_future().get();
+    ASSERT_TRUE(o) << o.error();
+    const auto t2 = std::chrono::steady_clock::now();
+    std::promise<Result<std::string>> pa;
+    (*b)->create_answer(*o, [&](Result<std::string> r) { pa.set_value(std::move(r)); });
+    auto an = pa.get_future().get();
+    ASSERT_TRUE(an) << an.error();
+    const auto t3 = std::chrono::steady_clock::now();
+    create.push_back(ms(t0, t1) / 2);
+    offer.push_back(ms(t1, t2));
+    answer.push_back(ms(t2, t3));
+    (*a)->close();
+    (*b)->close();
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  };
+  std::printf("media: create_call median %.1f ms, create_offer %.1f ms, create_answer %.1f ms (10 runs)\n",
+              median(create), median(offer), median(answer));
 }
 
 }  // namespace

@@ -17,7 +17,8 @@
 // telephone-events when the call negotiated them, else as SIP INFO `application/dtmf-relay` (or always as INFO
 // when asked). A REFER from the peer (the peer transfers us) is accepted and followed by default: the client calls
 // the target (with Replaces for an attended transfer), reports the outcome in NOTIFYs and ends the old call once
-// the new one is answered.
+// the new one is answered. A peer's re-offer that adds video is answered with video (a Phone without allow_video
+// answers it audio only).
 //
 // Threads: every method may be called from any thread; events and Async continuations run on the runtime's I/O
 // thread. A handler may destroy the client. No password is ever logged. A client is a handle: copies share it.
@@ -141,7 +142,7 @@ struct Invite {  // an incoming call, ringing (180 sent)
 };
 struct InviteSent {  // an outgoing call left (make_call / call / a followed transfer)
   sip::Session session;
-  std::string target;  // what was dialled
+  std::string target;                            // what was dialled
   std::optional<sip::Session> transferred_from;  // set when we call because the peer of that call referred us
 };
 struct SessionProgress {  // 1xx received (outgoing)

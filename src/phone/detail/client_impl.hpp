@@ -2,6 +2,7 @@
 // (tests/support/fake_media_engine.hpp) with make_client().
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -53,6 +54,8 @@ struct WebRTCClient::Impl : std::enable_shared_from_this<WebRTCClient::Impl> {
   std::unique_ptr<sip::UserAgent> ua;
   Emitter emitter;
   std::vector<Subscription> ua_subs;
+  // Answer a peer's re-offer that adds video with video (a Phone without allow_video turns it off).
+  std::atomic<bool> accept_video_upgrades{true};
 
   mutable std::mutex mutex;           // guards everything below and CallState flags
   media::MediaOptions media_options;  // config.media with the ICE settings and device changes applied
