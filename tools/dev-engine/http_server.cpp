@@ -39,6 +39,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
       tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec) continue;  // e.g. too many open files: keep serving the others
+      // Small request/response messages (HTTP, events, SIP over WS): Nagle would hold them for a delayed ACK.
+      socket.set_option(tcp::no_delay(true), ec);
       asio::co_spawn(io, serve_connection(std::move(socket)), asio::detached);
     }
   }
