@@ -215,4 +215,5 @@ lines.on('line', (line) => {
 });
 lines.on('close', () => shutdown());
 
-out({ event: 'ready', launch_ms: launchMs, chromium: context.browser()?.version() ?? null, url: pageUrl });
+// `profile` lets the parent remove the profile should this process be killed before it can.
+out({ event: 'ready', launch_ms: launchMs, chromium: context.browser()?.version() ?? null, url: pageUrl, profile: userDataDir });

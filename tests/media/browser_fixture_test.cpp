@@ -214,6 +214,8 @@ TEST(BrowserPeerLifetime, ChromiumDiesWithTheDriverEvenWhenTheDriverIsKilled) {
     BrowserPeer browser({.browser_dir = WAZO_BROWSER_DIR});
     ASSERT_TRUE(browser.running()) << browser.error();
     const auto under = browser.descendants();
+    const std::string profile = browser.ready_info().value("profile", std::string());
+    ASSERT_TRUE(std::filesystem::is_directory(profile)) << browser.ready_info().dump();
     ASSERT_FALSE(under.empty()) << "no Chromium under the driver";
     if (kill_driver_first) kill(browser.pid(), SIGKILL);
     browser.stop();
@@ -221,6 +223,7 @@ TEST(BrowserPeerLifetime, ChromiumDiesWithTheDriverEvenWhenTheDriverIsKilled) {
       EXPECT_FALSE(wazo::test::process_alive(p))
           << "process " << p << " outlived the browser peer" << (kill_driver_first ? " (driver killed)" : "");
     }
+    EXPECT_FALSE(std::filesystem::exists(profile)) << "Chromium's profile " << profile << " was left behind";
   }
 }
 

@@ -427,6 +427,15 @@ int BrowserPeer::stop() {
   for (const pid_t p : under) {
     while (process_alive(p) && std::chrono::steady_clock::now() < gone_by) std::this_thread::sleep_for(10ms);
   }
+  // A driver that was killed could not remove Chromium's temporary profile: only a directory the driver named,
+  // in the temporary directory, with its prefix.
+  if (const std::string profile = ready_.value("profile", std::string()); !profile.empty()) {
+    const fs::path p(profile);
+    std::error_code ec;
+    if (p.filename().string().starts_with("wazo-chromium-") && p.parent_path() == fs::temp_directory_path(ec)) {
+      fs::remove_all(p, ec);
+    }
+  }
   if (out_thread_.joinable()) out_thread_.join();
   if (err_thread_.joinable()) err_thread_.join();
   close(stdout_fd_);
