@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -24,6 +25,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <ifaddrs.h>
@@ -85,6 +87,25 @@ std::string percent_encode(std::string_view s) {
 }
 
 // True when an interface other than loopback is up with an IPv4 or IPv6 address.
+// libnice asks for a UPnP port mapping of every host candidate and reports gathering done only when that times out
+// ("UPnP port mapping timed out", 200 ms): a fixed 200 ms on every offer and answer, so on call setup. SIP media
+// needs no UPnP (STUN and TURN cover NAT), so it is turned off on the agent as soon as webrtcbin makes its first
+// transport, whose nicesrc carries the agent; webrtcbin gathers only after that.
+void disable_upnp_on_nice_agent(GstBin* /*bin*/, GstBin* /*sub_bin*/, GstElement* element, gpointer /*data*/) {
+  GstElementFactory* factory = gst_element_get_factory(element);
+  if (!factory) return;
+  const gchar* name = gst_plugin_feature_get_name(reinterpret_cast<GstPluginFeature*>(factory));
+  if (!name || std::strcmp(name, "nicesrc") != 0) return;
+  GObject* agent = nullptr;
+  g_object_get(element, "agent", &agent, nullptr);
+  if (!agent) return;
+  if (g_object_class_find_property(reinterpret_cast<GObjectClass*>(reinterpret_cast<GTypeInstance*>(agent)->g_class),
+                                   "upnp")) {
+    g_object_set(agent, "upnp", FALSE, nullptr);
+  }
+  g_object_unref(agent);
+}
+
 bool has_non_loopback_interface() {
   ifaddrs* list = nullptr;
   if (getifaddrs(&list) != 0) return true;
@@ -96,6 +117,23 @@ bool has_non_loopback_interface() {
   freeifaddrs(list);
   return found;
 }
+
+// Marks the application's sink callbacks (on a streaming thread): close() called from there must not wait for
+// the thread it runs on.
+class InCallback {
+ public:
+  InCallback() { depth() += 1; }
+  ~InCallback() { depth() -= 1; }
+  InCallback(const InCallback&) = delete;
+  InCallback& operator=(const InCallback&) = delete;
+  static bool active() { return depth() > 0; }
+
+ private:
+  static int& depth() {
+    thread_local int d = 0;
+    return d;
+  }
+};
 
 // ------------------------------------------------------------------------------------------------ WAV input
 
@@ -245,6 +283,7 @@ struct RecvBranch {
   GstElement* sink = nullptr;    // swappable (set_audio_sink)
   GstElement* wavenc = nullptr;  // when the sink writes a WAV file
   std::string codec;
+  std::optional<guint> ssrc;  // the peer's, for the statistics
 };
 
 struct DtmfJob {
@@ -258,8 +297,8 @@ class Call : public std::enable_shared_from_this<Call> {
       : runtime_(runtime),
         options_(std::move(options)),
         video_wanted_(video),
-        gather_timer_(runtime.executor()),
-        check_timer_(runtime.executor()) {
+        gather_timer_(std::in_place, runtime.executor()),
+        check_timer_(std::in_place, runtime.executor()) {
     audio_sink_options_ = options_.audio_sink;
   }
 
@@ -375,8 +414,9 @@ class Call : public std::enable_shared_from_this<Call> {
   SendBranch audio_send_, video_send_;
   RecvBranch audio_recv_, video_recv_;
   AudioSink audio_sink_options_;
-  asio::steady_timer gather_timer_;  // I/O thread only
-  asio::steady_timer check_timer_;
+  // I/O thread only; reset there by close() so that no timer outlives the Runtime with a Call kept alive elsewhere.
+  std::optional<asio::steady_timer> gather_timer_;
+  std::optional<asio::steady_timer> check_timer_;
 
   std::mutex candidates_mutex_;
   std::map<unsigned, std::vector<std::string>> candidates_;
@@ -430,7 +470,10 @@ void Call::refresh_gates() {
   std::lock_guard lock(mutex_);
   const auto gate = [&](int mline, bool& send, bool& recv) {
     const Direction d = mline >= 0 ? mline_dir(mline) : local_direction_;
-    send = sdp::has_send(d) && sdp::has_send(local_direction_);
+    // Nothing goes out before the first answer: the peer may still refuse the stream (and RTP sent before ICE
+    // is up would only be counted, never delivered).
+    const bool negotiated = mline >= 0 && negotiated_dirs_.count(mline) > 0;
+    send = negotiated && sdp::has_send(d) && sdp::has_send(local_direction_);
     recv = sdp::has_recv(d) && sdp::has_recv(local_direction_);
   };
   bool send = false, recv = false;
@@ -448,6 +491,8 @@ Result<void> Call::build() {
   auto self = shared_from_this();
   pipeline_ = gst_pipeline_new(nullptr);  // pitfall 8: a pipeline of our own, not gst_parse_launch
   gst_object_ref_sink(pipeline_);
+  g_signal_connect_data(pipeline_, "deep-element-added", reinterpret_cast<GCallback>(&disable_upnp_on_nice_agent),
+                        nullptr, nullptr, GConnectFlags{});
   webrtc_ = make_element("webrtcbin", "webrtc");
   if (!webrtc_) return media_error("the GStreamer element webrtcbin is missing (gstreamer1.0-plugins-bad)");
   gst_object_ref(webrtc_);
@@ -576,6 +621,12 @@ Result<void> Call::build() {
 }
 
 void Call::close() {
+  if (InCallback::active()) {
+    // Stopping the pipeline from one of its own streaming threads would wait for that thread: do it from the
+    // I/O thread instead.
+    runtime_.post([self = shared_from_this()] { self->close(); });
+    return;
+  }
   GstElement* pipeline = nullptr;
   GstElement* webrtc = nullptr;
   GstElement* wavenc = nullptr;
@@ -611,8 +662,8 @@ void Call::close() {
   if (pipeline) gst_object_unref(pipeline);
   auto self = shared_from_this();
   runtime_.post([self, pending = std::move(pending)] {
-    self->gather_timer_.cancel();
-    self->check_timer_.cancel();
+    self->gather_timer_.reset();
+    self->check_timer_.reset();
     if (pending) pending(Error(ErrorCategory::cancelled, "the call's media was closed"));
   });
 }
@@ -779,6 +830,7 @@ Result<GstElement*> Call::make_audio_sink(const AudioSink& s, GstElement** waven
           frame.samples = reinterpret_cast<const std::int16_t*>(map.data);
           frame.frames = map.size / 2;
           frame.pts = std::chrono::nanoseconds(buffer->pts == GST_CLOCK_TIME_NONE ? 0 : buffer->pts);
+          const InCallback in_callback;
           fn(frame);
           gst_buffer_unmap(buffer, &map);
         }
@@ -829,7 +881,16 @@ Result<void> Call::link_send(Kind kind, int mline, int pt, const std::string& co
   auto w = webrtc();
   if (!w) return Error(ErrorCategory::cancelled, "the call's media was closed");
   std::string chain;
-  if (kind == Kind::audio) {
+  if (kind == Kind::audio && (codec == "PCMU" || codec == "PCMA")) {
+    // G.711 for offers without Opus (an Asterisk or gateway that offers only PCMU/PCMA).
+    const bool ulaw = codec == "PCMU";
+    chain = std::string(
+                "audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! queue max-size-time=100000000 "
+                "leaky=downstream ! ") +
+            (ulaw ? "mulawenc ! rtppcmupay" : "alawenc ! rtppcmapay") + " pt=" + std::to_string(pt) +
+            " ! capsfilter caps=\"application/x-rtp,media=audio,encoding-name=" + codec +
+            ",payload=" + std::to_string(pt) + ",clock-rate=8000\"";
+  } else if (kind == Kind::audio) {
     // Pitfall 5: encoding-params=2, or webrtcbin writes OPUS/48000 without the channel count.
     chain = "audioconvert ! audioresample ! queue max-size-time=100000000 leaky=downstream ! opusenc bitrate=" +
             std::to_string(options_.audio_bitrate) + " ! rtpopuspay pt=" + std::to_string(pt) +
@@ -842,12 +903,12 @@ Result<void> Call::link_send(Kind kind, int mline, int pt, const std::string& co
         ",height=" + std::to_string(v.height) + ",framerate=" + std::to_string(v.fps) +
         "/1 ! queue max-size-buffers=2 leaky=downstream";
     if (codec == "H264") {
-      chain =
-          raw + " ! openh264enc bitrate=" + std::to_string(options_.video_bitrate) +
-          " complexity=low gop-size=60 ! h264parse ! rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=" +
-          std::to_string(pt) +
-          " ! capsfilter caps=\"application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=" +
-          std::to_string(pt) + ",packetization-mode=(string)1,profile-level-id=(string)42e01f\"";
+      chain = raw + " ! openh264enc bitrate=" + std::to_string(options_.video_bitrate) +
+              " complexity=low gop-size=60 ! video/x-h264,profile=constrained-baseline ! h264parse ! rtph264pay "
+              "config-interval=-1 aggregate-mode=zero-latency pt=" +
+              std::to_string(pt) +
+              " ! capsfilter caps=\"application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=" +
+              std::to_string(pt) + ",packetization-mode=(string)1\"";
     } else {
       chain = raw + " ! vp8enc deadline=1 cpu-used=8 threads=2 keyframe-max-dist=60 error-resilient=partitions " +
               "target-bitrate=" + std::to_string(options_.video_bitrate) +
@@ -922,12 +983,18 @@ void Call::on_webrtc_pad(GstPad* pad) {
   const std::string media = gst_structure_get_string(s, "media") ? gst_structure_get_string(s, "media") : "";
   std::string encoding =
       gst_structure_get_string(s, "encoding-name") ? gst_structure_get_string(s, "encoding-name") : "";
+  guint ssrc = 0;
+  const bool has_ssrc = gst_structure_get_uint(s, "ssrc", &ssrc) != FALSE;
   gst_caps_unref(caps);
   for (auto& c : encoding) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   const bool audio = media == "audio";
   std::string chain;
   if (audio && encoding == "OPUS") {
     chain = "rtpopusdepay ! opusdec plc=true";
+  } else if (audio && encoding == "PCMU") {
+    chain = "rtppcmudepay ! mulawdec";
+  } else if (audio && encoding == "PCMA") {
+    chain = "rtppcmadepay ! alawdec";
   } else if (encoding == "VP8") {
     chain = "rtpvp8depay ! vp8dec";
   } else if (encoding == "H264") {
@@ -985,6 +1052,7 @@ void Call::on_webrtc_pad(GstPad* pad) {
         gst_structure_get_int(st, "width", &frame.width);
         gst_structure_get_int(st, "height", &frame.height);
         frame.pts = std::chrono::nanoseconds(buffer->pts == GST_CLOCK_TIME_NONE ? 0 : buffer->pts);
+        const InCallback in_callback;
         fn(frame);
         gst_buffer_unmap(buffer, &map);
       }
@@ -1030,6 +1098,7 @@ void Call::on_webrtc_pad(GstPad* pad) {
   {
     std::lock_guard lock(mutex_);
     auto& r = audio ? audio_recv_ : video_recv_;
+    if (has_ssrc) r.ssrc = ssrc;
     r.bin = *bin;
     r.sink = sink;
     r.codec = encoding;
@@ -1389,7 +1458,7 @@ void Call::fail_pending(Error e) {
     pending_ = nullptr;
     awaiting_gathering_ = false;
   }
-  gather_timer_.cancel();
+  if (gather_timer_) gather_timer_->cancel();
   if (done) done(std::move(e));
 }
 
@@ -1519,14 +1588,27 @@ void Call::after_remote_offer(std::vector<std::string> kinds) {
     const auto& m = parsed->media[i];
     if (sdp::media_port(m) == 0) continue;
     if (kinds[i] == "audio" && !audio_done) {
-      const auto opus = sdp::find_codec(m, "opus", 48000);
-      if (!opus) {
+      // Opus first; G.711 only when the peer offers no Opus, then in the offer's order.
+      std::optional<sdp::Rtpmap> codec = sdp::find_codec(m, "opus", 48000);
+      std::string name = "OPUS";
+      if (!codec) {
+        for (const auto& r : sdp::rtpmaps(m)) {
+          for (const char* g711 : {"PCMU", "PCMA"}) {
+            if (!codec && r.clock_rate == 8000 && g_ascii_strcasecmp(r.name.c_str(), g711) == 0) {
+              codec = r;
+              name = g711;
+            }
+          }
+        }
+      }
+      if (!codec) {
         std::string offered;
         for (const auto& r : sdp::rtpmaps(m)) offered += (offered.empty() ? "" : ", ") + r.name;
         return fail_pending(media_error("no common audio codec: the offer has " +
-                                        (offered.empty() ? std::string("none") : offered) + ", we support OPUS"));
+                                        (offered.empty() ? std::string("none") : offered) +
+                                        ", we support OPUS, PCMU, PCMA"));
       }
-      if (auto r = link_send(Kind::audio, static_cast<int>(i), opus->pt, "OPUS", opus->fmtp); !r) {
+      if (auto r = link_send(Kind::audio, static_cast<int>(i), codec->pt, name, codec->fmtp); !r) {
         return fail_pending(std::move(r).error());
       }
       audio_done = true;
@@ -1611,8 +1693,9 @@ void Call::after_local_set() {
     awaiting_gathering_ = true;
   }
   // Non-trickle SDP: wait for gathering to complete, but never longer than the option says.
-  gather_timer_.expires_after(options_.ice_gathering_timeout);
-  gather_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+  if (!gather_timer_) return;
+  gather_timer_->expires_after(options_.ice_gathering_timeout);
+  gather_timer_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     if (ec) return;
     if (auto self = weak.lock()) {
       self->runtime_.logger().info(kLog, "ICE gathering timed out; sending the candidates we have");
@@ -1642,7 +1725,7 @@ void Call::finish_local() {
     awaiting_gathering_ = false;
     offer = pending_offer_;
   }
-  gather_timer_.cancel();
+  if (gather_timer_) gather_timer_->cancel();
   auto w = webrtc();
   if (!w) return fail_pending(Error(ErrorCategory::cancelled, "the call's media was closed"));
   GstWebRTCSessionDescription* desc = nullptr;
@@ -1772,8 +1855,9 @@ Result<void> Call::set_remote_answer(std::string text) {
 
 void Call::start_ice_check_timer() {
   if (connected_) return;
-  check_timer_.expires_after(options_.ice_checking_timeout);
-  check_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+  if (!check_timer_) return;
+  check_timer_->expires_after(options_.ice_checking_timeout);
+  check_timer_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self || self->connected_) return;
     auto w = self->webrtc();
@@ -1842,6 +1926,11 @@ CallStats Call::stats() const {
       reply->cv.wait_for(lock, std::chrono::seconds(1), [&] { return reply->done; });
       s = std::exchange(reply->stats, nullptr);
     }
+    if (s && std::getenv("WAZO_MEDIA_DUMP_STATS")) {
+      gchar* text = gst_structure_to_string(s);
+      std::fprintf(stderr, "%s\n", text);
+      g_free(text);
+    }
     if (s) {
       StreamStats audio{.kind = Kind::audio}, video{.kind = Kind::video};
       std::map<std::string, std::string> codec_of;  // codec-id -> mime type
@@ -1870,9 +1959,31 @@ CallStats Call::stats() const {
           if (const char* r = gst_structure_get_string(item, "remote-candidate-id")) remote_candidate = r;
         }
       }
+      // webrtcbin 1.22 labels every stream of a bundled transport with the first one's kind and codec: the SSRCs
+      // (ours from the payloaders' caps, the peer's from webrtcbin's source pads) say which stream is which.
+      std::map<guint, std::string> kind_of_ssrc;
+      {
+        std::lock_guard lock(mutex_);
+        for (const auto& [branch, name] : {std::pair{&audio_send_, "audio"}, std::pair{&video_send_, "video"}}) {
+          if (!branch->webrtc_pad) continue;
+          if (GstCaps* caps = gst_pad_get_current_caps(branch->webrtc_pad)) {
+            guint ssrc = 0;
+            if (gst_structure_get_uint(gst_caps_get_structure(caps, 0), "ssrc", &ssrc)) kind_of_ssrc[ssrc] = name;
+            gst_caps_unref(caps);
+          }
+        }
+        if (audio_recv_.ssrc) kind_of_ssrc[*audio_recv_.ssrc] = "audio";
+        if (video_recv_.ssrc) kind_of_ssrc[*video_recv_.ssrc] = "video";
+      }
+      std::set<std::pair<int, guint>> seen;  // each transport of a bundle reports the same streams again
       for (const auto& item : items) {
         std::string kind;
-        if (const char* k = gst_structure_get_string(item.s, "kind")) kind = k;
+        guint ssrc = 0;
+        if (gst_structure_get_uint(item.s, "ssrc", &ssrc)) {
+          if (!seen.emplace(static_cast<int>(item.type), ssrc).second) continue;
+          if (auto it = kind_of_ssrc.find(ssrc); it != kind_of_ssrc.end()) kind = it->second;
+        }
+        if (const char* k = gst_structure_get_string(item.s, "kind"); k && kind.empty()) kind = k;
         if (kind.empty()) {
           if (const char* c = gst_structure_get_string(item.s, "codec-id")) {
             const auto it = codec_of.find(c);
@@ -1968,8 +2079,26 @@ class GstCallMedia final : public CallMedia {
 class GstMediaEngine final : public MediaEngine {
  public:
   explicit GstMediaEngine(Runtime& runtime) : runtime_(runtime) {}
+  // A call whose handle is still held elsewhere (a SIP session) must not outlive the Runtime it posts to:
+  // the engine, made after the Runtime and dropped before it, ends its calls' media.
+  ~GstMediaEngine() override {
+    std::vector<std::weak_ptr<Call>> calls;
+    {
+      std::lock_guard lock(mutex_);
+      calls.swap(calls_);
+    }
+    for (auto& weak : calls) {
+      if (auto call = weak.lock()) call->close();
+    }
+  }
+
   Result<std::shared_ptr<CallMedia>> create_call(const MediaOptions& options, bool video) override {
     auto call = std::make_shared<Call>(runtime_, options, video);
+    {
+      std::lock_guard lock(mutex_);
+      std::erase_if(calls_, [](const auto& w) { return w.expired(); });
+      calls_.push_back(call);
+    }
     auto media = std::make_shared<GstCallMedia>(call);  // closes the call if build() fails half-way
     if (auto r = call->build(); !r) return std::move(r).error();
     return std::shared_ptr<CallMedia>(std::move(media));
@@ -1977,6 +2106,8 @@ class GstMediaEngine final : public MediaEngine {
 
  private:
   Runtime& runtime_;
+  std::mutex mutex_;
+  std::vector<std::weak_ptr<Call>> calls_;
 };
 
 }  // namespace

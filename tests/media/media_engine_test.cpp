@@ -293,6 +293,11 @@ TEST_F(MediaEngineTest, VideoFlowsBothWays) {
   EXPECT_GT(sb.video->decoded, 5u);
   EXPECT_GT(sa.video->encoded, 5u);
   EXPECT_EQ(sa.video->codec, "VP8");
+  EXPECT_GT(sa.video->bytes_received, 3'000u);
+  EXPECT_GT(sb.video->bytes_sent, 3'000u);
+  // Separate counters: 50 Opus packets a second against ~15 VP8 frames of a few packets each.
+  EXPECT_NE(sa.video->packets_received, sa.audio->packets_received);
+  EXPECT_NE(sa.video->bytes_received, sa.audio->bytes_received);
   EXPECT_TRUE(a->media->has_video());
   EXPECT_TRUE(b->media->has_video());
   EXPECT_GT(sa.audio->bytes_received, 0u);
@@ -573,6 +578,96 @@ TEST_F(MediaEngineTest, H264WhenTheOfferHasOnlyH264) {
   EXPECT_EQ(b->media->stats().video->codec, "H264");
 }
 
+TEST_F(MediaEngineTest, CloseFromTheSinkCallbackDoesNotDeadlock) {
+  std::atomic<CallMedia*> self{nullptr};
+  std::atomic<int> calls{0};
+  auto ob = tone();
+  ob.audio_sink = {.type = wazo::media::AudioSink::Type::callback, .on_frame = [&](const wazo::media::AudioFrame&) {
+                     ++calls;
+                     if (auto* m = self.load()) m->close();
+                   }};
+  auto a = peer(tone());
+  auto b = peer(ob);
+  self = b->media.get();
+  ASSERT_NO_FATAL_FAILURE(connect(*a, *b));
+  ASSERT_TRUE(wait_until([&] { return b->media->stats().ice_state == "closed"; }, 5s));
+  const int after = calls;
+  std::this_thread::sleep_for(200ms);
+  EXPECT_LE(calls.load(), after + 1);
+}
+
+TEST_F(MediaEngineTest, AudioOnlyAnswerToAVideoOfferLeavesVideoInactive) {
+  auto o = tone();
+  o.video_source = {.type = wazo::media::VideoSource::Type::test_pattern, .width = 320, .height = 240, .fps = 15};
+  auto a = peer(o, true);
+  auto b = peer(o, false);
+  auto offer = offer_of(*a->media);
+  ASSERT_TRUE(offer.ok()) << offer.error();
+  auto answer = answer_of(*b->media, *offer);
+  ASSERT_TRUE(answer.ok()) << answer.error();
+  const auto d = wazo::media::sdp::parse(*answer);
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d.value().media.size(), 2u);
+  EXPECT_EQ(wazo::media::sdp::direction(d.value().media[1]), Direction::inactive) << *answer;
+  ASSERT_TRUE(a->media->set_remote_answer(*answer).ok());
+  ASSERT_TRUE(wait_until([&] { return a->connected > 0 && b->connected > 0; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return b->media->stats().audio->level > 0.05; }, 5s));
+  EXPECT_FALSE(a->media->has_video());
+  EXPECT_FALSE(b->media->has_video());
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(b->video_tracks, 0);
+  const auto s = a->media->stats();
+  EXPECT_EQ(s.video ? s.video->bytes_sent : 0u, 0u) << "no video goes out on an inactive m-line";
+}
+
+TEST_F(MediaEngineTest, IceThatNeverConnectsIsReportedAfterTheCheckingTimeout) {
+  auto ob = tone();
+  ob.ice_checking_timeout = 800ms;
+  auto a = peer(tone());
+  auto b = peer(ob);
+  std::atomic<int> failed{0}, errors{0};
+  auto s1 = b->media->on<wazo::media::IceStateChanged>([&](const wazo::media::IceStateChanged& e) {
+    if (e.state == "failed") ++failed;
+  });
+  auto s2 = b->media->on<wazo::media::MediaError>([&](const wazo::media::MediaError& e) {
+    if (e.error.category == wazo::ErrorCategory::timeout) ++errors;
+  });
+  auto offer = offer_of(*a->media);
+  ASSERT_TRUE(offer.ok());
+  a->media->close();  // the offerer goes away: b's checks get no answer
+  auto answer = answer_of(*b->media, *offer);
+  ASSERT_TRUE(answer.ok()) << answer.error();
+  EXPECT_TRUE(wait_until([&] { return failed > 0 && errors > 0; }, 5s));
+  EXPECT_EQ(b->connected, 0);
+}
+
+TEST_F(MediaEngineTest, AnOfferWithoutOpusIsAnsweredWithG711) {
+  auto a = peer(tone());
+  auto b = peer(tone());
+  auto offer = offer_of(*a->media);
+  ASSERT_TRUE(offer.ok());
+  auto d = wazo::media::sdp::parse(*offer);
+  ASSERT_TRUE(d.ok());
+  auto& m = d.value().media[0];
+  m[0] = m[0].substr(0, m[0].find("SAVPF") + 5) + " 8 0 101";
+  std::erase_if(m, [](const std::string& l) {
+    return (l.starts_with("a=rtpmap:") || l.starts_with("a=fmtp:") || l.starts_with("a=rtcp-fb:")) &&
+           !l.starts_with("a=rtpmap:101") && !l.starts_with("a=fmtp:101");
+  });
+  m.push_back("a=rtpmap:8 PCMA/8000");
+  m.push_back("a=rtpmap:0 PCMU/8000");
+  auto answer = answer_of(*b->media, wazo::media::sdp::serialize(d.value()));
+  ASSERT_TRUE(answer.ok()) << answer.error();
+  const auto ad = wazo::media::sdp::parse(*answer);
+  ASSERT_TRUE(ad.ok());
+  const auto codecs = wazo::media::sdp::rtpmaps(ad.value().media[0]);
+  ASSERT_FALSE(codecs.empty()) << *answer;
+  EXPECT_EQ(codecs[0].name, "PCMA") << "the offer's first G.711 codec, with its payload type";
+  EXPECT_EQ(codecs[0].pt, 8);
+  EXPECT_TRUE(wazo::media::sdp::find_codec(ad.value().media[0], "telephone-event", 8000).has_value());
+  EXPECT_FALSE(wazo::media::sdp::find_codec(ad.value().media[0], "opus").has_value());
+}
+
 // Figures for the closing note, not a timed test: run with --gtest_also_run_disabled_tests.
 double cpu_seconds() {
   std::ifstream in("/proc/self/stat");
@@ -593,6 +688,35 @@ long rss_kb() {
     if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
   }
   return 0;
+}
+
+// The busiest threads (CPU seconds since they started), for the figures.
+std::string busiest_threads(std::size_t n) {
+  std::vector<std::pair<double, std::string>> threads;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream in(std::string("/proc/self/task/") + e->d_name + "/stat");
+      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const auto open = stat.find('('), close = stat.rfind(')');
+      if (open == std::string::npos || close == std::string::npos) continue;
+      std::istringstream fields(stat.substr(close + 2));
+      std::string f;
+      unsigned long ticks = 0;
+      for (int i = 3; i <= 15 && fields >> f; ++i) {
+        if (i >= 14) ticks += std::stoul(f);
+      }
+      threads.emplace_back(static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK)),
+                           stat.substr(open + 1, close - open - 1));
+    }
+    closedir(d);
+  }
+  std::sort(threads.rbegin(), threads.rend());
+  std::string out;
+  for (std::size_t i = 0; i < std::min(n, threads.size()); ++i) {
+    out += threads[i].second + "=" + std::to_string(threads[i].first).substr(0, 5) + "s ";
+  }
+  return out;
 }
 
 TEST_F(MediaEngineTest, DISABLED_FiguresSetupCpuAndMemory) {
@@ -621,6 +745,7 @@ TEST_F(MediaEngineTest, DISABLED_FiguresSetupCpuAndMemory) {
     std::printf("[figure] %s call, both ends in this process: CPU %.1f %% of one core, RSS %ld MB, threads %d\n",
                 video ? "audio+video 640x480@30 VP8" : "audio (Opus)", 100.0 * (cpu_seconds() - c0) / wall,
                 rss_kb() / 1024, thread_count());
+    std::printf("[figure]   busiest threads: %s\n", busiest_threads(8).c_str());
   }
 }
 
