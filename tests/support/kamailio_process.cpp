@@ -1,5 +1,7 @@
 #include "kamailio_process.hpp"
 
+#include "server_process.hpp"
+
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -67,25 +69,6 @@ std::uint16_t free_port() {
   return port;
 }
 
-bool port_accepts(std::uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 bool write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
@@ -100,10 +83,6 @@ std::string cfg_string(const std::string& s) {
     out += c;
   }
   return out + '"';
-}
-
-std::string tail(const std::string& text, std::size_t n) {
-  return text.size() <= n ? text : "..." + text.substr(text.size() - n);
 }
 
 // A self-signed certificate (P-256, CA:TRUE so it can be trusted as it is) for 127.0.0.1, localhost and
@@ -501,7 +480,7 @@ std::string KamailioProcess::wss_url() const {
 }
 std::string KamailioProcess::ca_file() const { return options_.tls ? dir_.file("cert.pem") : std::string(); }
 std::string KamailioProcess::config_file() const { return dir_.file("kamailio.cfg"); }
-std::string KamailioProcess::log() const { return read_file(dir_.file("kamailio.log")); }
+std::string KamailioProcess::log() const { return read_whole_file(dir_.file("kamailio.log")); }
 
 bool KamailioProcess::write_files(std::string& why) {
   std::string users;
@@ -570,7 +549,7 @@ bool KamailioProcess::start() {
 bool KamailioProcess::start_once(std::string& why) {
   if (!write_files(why)) return false;
   const std::string log_path = dir_.file("kamailio.log");
-  const std::size_t log_start = read_file(log_path).size();
+  const std::size_t log_start = read_whole_file(log_path).size();
   const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) {
     why = "cannot open " + log_path;
@@ -587,28 +566,9 @@ bool KamailioProcess::start_once(std::string& why) {
                                    "8",
                                    "-P",
                                    dir_.file("kamailio.pid")};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    // Its own process group (so that a stuck child can be killed with it), and gone if the test process dies.
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) _exit(126);
-    const int null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
-    dup2(log_fd, STDOUT_FILENO);
-    dup2(log_fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  const pid_t pid = spawn_server(std::move(args), log_fd, why);
   close(log_fd);
-  if (pid < 0) {
-    why = std::string("fork failed: ") + std::strerror(errno);
-    return false;
-  }
+  if (pid < 0) return false;
   pid_ = pid;
   const auto started = std::chrono::steady_clock::now();
   const auto deadline = started + 10s;
@@ -616,14 +576,14 @@ bool KamailioProcess::start_once(std::string& why) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      const std::string out = read_file(log_path).substr(log_start);
-      why = "kamailio exited at start (status " + std::to_string(status) + "): " + tail(out, 3000);
+      const std::string out = read_whole_file(log_path).substr(log_start);
+      why = "kamailio exited at start (status " + std::to_string(status) + "): " + tail_of(out, 3000);
       return false;
     }
     // Ready when the ports accept and every worker has been forked: Kamailio logs how many processes it
     // starts ("processes (at least): N"); a SIGTERM while it still forks can leave it stuck until SIGKILL.
-    if (port_accepts(port_) && (!options_.tls || port_accepts(tls_port_))) {
-      const std::string out = read_file(log_path).substr(log_start);
+    if (loopback_port_accepts(port_) && (!options_.tls || loopback_port_accepts(tls_port_))) {
+      const std::string out = read_whole_file(log_path).substr(log_start);
       const std::string marker = "processes (at least): ";
       const auto pos = out.find(marker);
       if (pos != std::string::npos) {
@@ -637,29 +597,11 @@ bool KamailioProcess::start_once(std::string& why) {
   }
   stop();
   why = "kamailio did not accept connections on 127.0.0.1:" + std::to_string(port_) +
-        " within 10 s: " + tail(read_file(log_path).substr(log_start), 3000);
+        " within 10 s: " + tail_of(read_whole_file(log_path).substr(log_start), 3000);
   return false;
 }
 
-int KamailioProcess::stop() {
-  if (pid_ <= 0) return -1;
-  kill(pid_, SIGTERM);
-  int status = -1;
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    const pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_ || (r < 0 && errno == ECHILD)) {
-      pid_ = -1;
-      return status;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  kill(-pid_, SIGKILL);  // the process group: the main process and any child it left behind
-  kill(pid_, SIGKILL);
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-  return status;
-}
+int KamailioProcess::stop() { return stop_server(pid_); }
 
 bool KamailioProcess::restart() {
   stop();
@@ -674,7 +616,7 @@ namespace {
 
 // Fields of /proc/PID/stat after the command: "S PPID ...". Empty when the process is gone.
 std::string stat_after_comm(pid_t pid) {
-  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat = read_whole_file("/proc/" + std::to_string(pid) + "/stat");
   const auto close_paren = stat.rfind(')');
   if (close_paren == std::string::npos || close_paren + 2 >= stat.size()) return {};
   return stat.substr(close_paren + 2);

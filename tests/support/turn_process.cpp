@@ -1,5 +1,7 @@
 #include "turn_process.hpp"
 
+#include "server_process.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -62,26 +64,6 @@ std::uint16_t free_tcp_udp_port() {
   return 0;
 }
 
-bool port_accepts(std::uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  const sockaddr_in addr = loopback(port);
-  const bool ok = connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string tail(const std::string& text, std::size_t n) {
-  return text.size() <= n ? text : "..." + text.substr(text.size() - n);
-}
-
 }  // namespace
 
 bool TurnProcess::available() { return access(kTurnserver, X_OK) == 0; }
@@ -112,7 +94,7 @@ std::string TurnProcess::url(const std::string& transport) const {
   return "turn:127.0.0.1:" + std::to_string(port_) + "?transport=" + transport;
 }
 
-std::string TurnProcess::log() const { return read_file(dir_.file("turnserver.log")); }
+std::string TurnProcess::log() const { return read_whole_file(dir_.file("turnserver.log")); }
 
 bool TurnProcess::start_once(std::string& why) {
   port_ = free_tcp_udp_port();
@@ -138,32 +120,14 @@ bool TurnProcess::start_once(std::string& why) {
       "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--no-rfc5780", "--no-stun-backward-compatibility",
       "--userdb=" + dir_.file("turndb"), "--pidfile=" + dir_.file("turnserver.pid"), "--log-file=" + log_path,
       "--simple-log"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
   const int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (out_fd < 0) {
     why = "cannot open " + out_path;
     return false;
   }
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) _exit(126);
-    const int null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
-    dup2(out_fd, STDOUT_FILENO);
-    dup2(out_fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  const pid_t pid = spawn_server(std::move(args), out_fd, why);
   close(out_fd);
-  if (pid < 0) {
-    why = std::string("fork failed: ") + std::strerror(errno);
-    return false;
-  }
+  if (pid < 0) return false;
   pid_ = pid;
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -171,36 +135,18 @@ bool TurnProcess::start_once(std::string& why) {
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
       why = "turnserver exited at start (status " + std::to_string(status) +
-            "): " + tail(read_file(out_path) + read_file(log_path), 3000);
+            "): " + tail_of(read_whole_file(out_path) + read_whole_file(log_path), 3000);
       return false;
     }
-    if (port_accepts(port_)) return true;
+    if (loopback_port_accepts(port_)) return true;
     std::this_thread::sleep_for(20ms);
   }
   stop();
   why = "turnserver did not listen on 127.0.0.1:" + std::to_string(port_) +
-        " within 10 s: " + tail(read_file(out_path) + read_file(log_path), 3000);
+        " within 10 s: " + tail_of(read_whole_file(out_path) + read_whole_file(log_path), 3000);
   return false;
 }
 
-int TurnProcess::stop() {
-  if (pid_ <= 0) return -1;
-  kill(pid_, SIGTERM);
-  int status = -1;
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    const pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_ || (r < 0 && errno == ECHILD)) {
-      pid_ = -1;
-      return status;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  kill(-pid_, SIGKILL);
-  kill(pid_, SIGKILL);
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-  return status;
-}
+int TurnProcess::stop() { return stop_server(pid_); }
 
 }  // namespace wazo::test

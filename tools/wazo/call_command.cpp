@@ -63,15 +63,7 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
 struct CallArgs {
   bool is_call = true;
   std::string extension;
-  // the line
-  std::string ws;
-  std::string user;
-  std::string password;
-  bool password_given = false;
-  std::string domain;
-  std::string auth_user;
-  bool insecure = false;
-  std::string ca_file;
+  SipLineOptions line;
   // the call
   bool video = false;
   std::string play = "tone";
@@ -132,32 +124,18 @@ std::optional<int> parse_args(Context& ctx, const std::vector<std::string>& args
       return !v.empty();
     };
     if (flag("--insecure")) {
-      a.insecure = true;
+      a.line.insecure = true;
     } else if (flag("--video")) {
       a.video = true;
     } else if (flag("--json")) {
       a.json = true;
     } else if (!a.is_call && flag("--auto")) {
       a.auto_answer = true;
-    } else if (name == "--ws" || name == "--user" || name == "--password" || name == "--domain" ||
-               name == "--auth-user" || name == "--ca-file" || name == "--play" || name == "--record" ||
-               name == "--for" || name == "--dtmf" || name == "--hold" ||
-               (!a.is_call && (name == "--count" || name == "--wait"))) {
+    } else if (is_sip_line_option(name) || name == "--play" || name == "--record" || name == "--for" ||
+               name == "--dtmf" || name == "--hold" || (!a.is_call && (name == "--count" || name == "--wait"))) {
       if (!value()) return bad(name + " needs a value");
-      if (name == "--ws") {
-        if (!v.starts_with("ws://") && !v.starts_with("wss://")) return bad("--ws needs a ws:// or wss:// URL");
-        a.ws = v;
-      } else if (name == "--user") {
-        a.user = v;
-      } else if (name == "--password") {
-        a.password = v;
-        a.password_given = true;
-      } else if (name == "--domain") {
-        a.domain = v;
-      } else if (name == "--auth-user") {
-        a.auth_user = v;
-      } else if (name == "--ca-file") {
-        a.ca_file = v;
+      if (is_sip_line_option(name)) {
+        if (auto error = apply_sip_line_option(a.line, name, v)) return bad(*error);
       } else if (name == "--play") {
         a.play = v;
       } else if (name == "--record") {
@@ -195,7 +173,7 @@ std::optional<int> parse_args(Context& ctx, const std::vector<std::string>& args
   } else if (!positional.empty()) {
     return bad("unexpected argument " + positional[0]);
   }
-  if (a.insecure && !a.ca_file.empty()) return bad("--insecure and --ca-file exclude each other");
+  if (a.line.insecure && !a.line.ca_file.empty()) return bad("--insecure and --ca-file exclude each other");
   if (a.hold_at && a.duration && *a.hold_at + a.hold_for > *a.duration)
     return bad("--hold must end (AT + SECONDS) within --for");
   if (a.play != "tone" && a.play != "none" && !a.play.starts_with("tone:")) {
@@ -208,30 +186,21 @@ std::optional<int> parse_args(Context& ctx, const std::vector<std::string>& args
 
 // The WebRTC configuration of the line: the one given on the command line, else the session user's first SIP line
 // (confd), over the engine's WebSocket.
-std::optional<phone::WebRtcConfig> line_config(Context& ctx, CallArgs& a, int& code) {
-  const std::string cmd = a.is_call ? "call" : "answer";
+std::optional<phone::WebRtcConfig> line_config(Context& ctx, CallArgs& args, int& code) {
+  const std::string cmd = args.is_call ? "call" : "answer";
+  SipLineOptions& a = args.line;
   phone::WebRtcConfig c;
   c.user_agent_string = "wazo-cli/" WAZO_VERSION;
   c.connection.connect_timeout = std::min(c.connection.connect_timeout, ctx.options.timeout);
-  if (a.password == "-") {  // from standard input, to keep it out of the process list
-    if (!std::getline(std::cin, a.password)) {
-      code = fail(ctx, cmd + ": no password on standard input");
-      return std::nullopt;
-    }
-    if (!a.password.empty() && a.password.back() == '\r') a.password.pop_back();
+  if (auto failed = prepare_sip_line(ctx, a, cmd, args.is_call ? kCallUsage : kAnswerUsage)) {
+    code = *failed;
+    return std::nullopt;
   }
-  ctx.secrets.add(a.password);
-  const bool explicit_line = !a.ws.empty() || !a.user.empty() || a.password_given;
-  if (explicit_line) {
-    if (a.ws.empty() || a.user.empty() || !a.password_given) {
-      code = usage_error(ctx.err, cmd + ": --ws, --user and --password go together",
-                         a.is_call ? kCallUsage : kAnswerUsage);
-      return std::nullopt;
-    }
+  if (a.explicit_line()) {
     c.websocket_url = a.ws;
     c.authorization_user = a.user;
     c.password = a.password;
-    c.domain = a.domain.empty() ? host_name_of(a.ws) : a.domain;
+    c.domain = a.domain;  // from --ws when --domain is missing
     const bool insecure = a.insecure || (a.ca_file.empty() && ctx.options.insecure);
     c.connection.tls = TlsOptions{.ca_file = a.ca_file.empty() ? ctx.options.ca_file : a.ca_file, .insecure = insecure};
     if (!a.auth_user.empty()) {

@@ -44,14 +44,7 @@ std::optional<double> parse_seconds(std::string_view text, double max) {
 }
 
 struct RegisterArgs {
-  std::string ws;
-  std::string user;
-  std::string password;
-  bool password_given = false;
-  std::string domain;
-  std::string auth_user;
-  bool insecure = false;
-  std::string ca_file;
+  SipLineOptions line;
   std::optional<std::chrono::milliseconds> duration;  // --for
   std::chrono::seconds expires{600};
 };
@@ -157,7 +150,7 @@ class StatePrinter {
 
 // Fills the line's credentials and server from the saved session: take the first SIP line of the user (confd),
 // and derive the WebSocket URL and domain from the engine's host.
-std::optional<int> from_session(Context& ctx, RegisterArgs& a) {
+std::optional<int> from_session(Context& ctx, SipLineOptions& a) {
   std::optional<int> failed;
   const int code = with_session(
       ctx,
@@ -215,25 +208,12 @@ int run_register(Context& ctx, const std::vector<std::string>& args) {
     };
     std::string v;
     if (name == "--insecure" && !inline_value) {
-      a.insecure = true;
-    } else if (name == "--ws" || name == "--user" || name == "--password" || name == "--domain" ||
-               name == "--auth-user" || name == "--ca-file" || name == "--for" || name == "--expires") {
+      a.line.insecure = true;
+    } else if (is_sip_line_option(name) || name == "--for" || name == "--expires") {
       if (!value(v) || v.empty()) return usage_error(ctx.err, "sip register: " + name + " needs a value", kSipUsage);
-      if (name == "--ws") {
-        if (!v.starts_with("ws://") && !v.starts_with("wss://"))
-          return usage_error(ctx.err, "sip register: --ws needs a ws:// or wss:// URL", kSipUsage);
-        a.ws = v;
-      } else if (name == "--user") {
-        a.user = v;
-      } else if (name == "--password") {
-        a.password = v;
-        a.password_given = true;
-      } else if (name == "--domain") {
-        a.domain = v;
-      } else if (name == "--auth-user") {
-        a.auth_user = v;
-      } else if (name == "--ca-file") {
-        a.ca_file = v;
+      if (is_sip_line_option(name)) {
+        if (auto bad = apply_sip_line_option(a.line, name, v))
+          return usage_error(ctx.err, "sip register: " + *bad, kSipUsage);
       } else if (name == "--for") {
         auto s = parse_seconds(v, 31'536'000);
         if (!s) return usage_error(ctx.err, "sip register: --for needs a positive number of seconds", kSipUsage);
@@ -247,36 +227,28 @@ int run_register(Context& ctx, const std::vector<std::string>& args) {
       return usage_error(ctx.err, "sip register: unknown argument " + arg, kSipUsage);
     }
   }
-  if (a.insecure && !a.ca_file.empty())
+  SipLineOptions& line = a.line;
+  if (line.insecure && !line.ca_file.empty())
     return usage_error(ctx.err, "sip register: --insecure and --ca-file exclude each other", kSipUsage);
-  if (a.password == "-") {  // from standard input, to keep it out of the process list
-    if (!std::getline(std::cin, a.password)) return fail(ctx, "sip register: no password on standard input");
-    if (!a.password.empty() && a.password.back() == '\r') a.password.pop_back();
-  }
-  ctx.secrets.add(a.password);
-
-  const bool explicit_line = !a.ws.empty() || !a.user.empty() || a.password_given;
-  if (explicit_line) {
-    if (a.ws.empty() || a.user.empty() || !a.password_given)
-      return usage_error(ctx.err, "sip register: --ws, --user and --password go together", kSipUsage);
-    if (a.domain.empty()) a.domain = host_name_of(a.ws);
-    if (!a.insecure && a.ca_file.empty()) {  // the global TLS options apply too
-      a.insecure = ctx.options.insecure;
-      a.ca_file = ctx.options.ca_file;
+  if (auto code = prepare_sip_line(ctx, line, "sip register", kSipUsage)) return *code;
+  if (line.explicit_line()) {
+    if (!line.insecure && line.ca_file.empty()) {  // the global TLS options apply too
+      line.insecure = ctx.options.insecure;
+      line.ca_file = ctx.options.ca_file;
     }
-  } else if (auto code = from_session(ctx, a)) {
+  } else if (auto code = from_session(ctx, line)) {
     return *code;
   }
-  if (a.domain.empty()) return usage_error(ctx.err, "sip register: no domain: give --domain", kSipUsage);
+  if (line.domain.empty()) return usage_error(ctx.err, "sip register: no domain: give --domain", kSipUsage);
 
   sip::UserAgentOptions options;
-  options.server = a.ws;
-  options.domain = a.domain;
-  options.user = a.user;
-  options.auth_user = a.auth_user;
-  options.password = a.password;
+  options.server = line.ws;
+  options.domain = line.domain;
+  options.user = line.user;
+  options.auth_user = line.auth_user;
+  options.password = line.password;
   options.user_agent = "wazo-cli/" WAZO_VERSION;
-  options.connection.tls = TlsOptions{.ca_file = a.ca_file, .insecure = a.insecure};
+  options.connection.tls = TlsOptions{.ca_file = line.ca_file, .insecure = line.insecure};
   options.connection.connect_timeout = std::min(options.connection.connect_timeout, ctx.options.timeout);
   options.register_expires = a.expires;
   options.register_on_start = true;
@@ -325,6 +297,47 @@ int run_register(Context& ctx, const std::vector<std::string>& args) {
 }
 
 }  // namespace
+
+bool is_sip_line_option(std::string_view name) {
+  return name == "--ws" || name == "--user" || name == "--password" || name == "--domain" || name == "--auth-user" ||
+         name == "--ca-file";
+}
+
+std::optional<std::string> apply_sip_line_option(SipLineOptions& line, std::string_view name,
+                                                 const std::string& value) {
+  if (name == "--ws") {
+    if (!value.starts_with("ws://") && !value.starts_with("wss://")) return "--ws needs a ws:// or wss:// URL";
+    line.ws = value;
+  } else if (name == "--user") {
+    line.user = value;
+  } else if (name == "--password") {
+    line.password = value;
+    line.password_given = true;
+  } else if (name == "--domain") {
+    line.domain = value;
+  } else if (name == "--auth-user") {
+    line.auth_user = value;
+  } else if (name == "--ca-file") {
+    line.ca_file = value;
+  } else {
+    return "unknown argument " + std::string(name);
+  }
+  return std::nullopt;
+}
+
+std::optional<int> prepare_sip_line(Context& ctx, SipLineOptions& line, const std::string& cmd,
+                                    std::string_view usage) {
+  if (line.password == "-") {  // from standard input, to keep it out of the process list
+    if (!std::getline(std::cin, line.password)) return fail(ctx, cmd + ": no password on standard input");
+    if (!line.password.empty() && line.password.back() == '\r') line.password.pop_back();
+  }
+  ctx.secrets.add(line.password);
+  if (!line.explicit_line()) return std::nullopt;
+  if (line.ws.empty() || line.user.empty() || !line.password_given)
+    return usage_error(ctx.err, cmd + ": --ws, --user and --password go together", usage);
+  if (line.domain.empty()) line.domain = host_name_of(line.ws);
+  return std::nullopt;
+}
 
 std::optional<std::string> sip_ws_url_for_host(std::string_view host) {
   std::string_view rest = host;
