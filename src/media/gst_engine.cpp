@@ -688,7 +688,15 @@ Result<GstElement*> Call::make_audio_source(const AudioSource& s) {
       } else {
         g_object_set(src, "freq", s.frequency, "volume", std::clamp(s.volume, 0.0, 1.0), nullptr);
       }
+      // 48 kHz mono in 20 ms buffers, what Opus encodes: no resampling, one frame per buffer (the defaults,
+      // 44.1 kHz stereo in 1024-sample buffers, cost a resampler and a stereo encode on every call).
+      g_object_set(src, "samplesperbuffer", 960, nullptr);
       add(src);
+      GstElement* caps = make_element("capsfilter");
+      GstCaps* raw = gst_caps_from_string("audio/x-raw,rate=48000,channels=1");
+      g_object_set(caps, "caps", raw, nullptr);
+      gst_caps_unref(raw);
+      add(caps);
       break;
     }
     case AudioSource::Type::wav_file: {
