@@ -575,6 +575,187 @@ TEST_P(PhoneTest, FakeMediaUnknownCallsAndHeartbeat) {
   EXPECT_FALSE(alice->phone.is_registered());
 }
 
+TEST_P(PhoneTest, FakeMediaIgnoreKeepsTheCallRingingAndFlagsIt) {
+  auto alice = party("alice");
+  auto bob = party("bob");
+
+  auto call = alice->phone.make_call(bob->line.target);
+  ASSERT_TRUE(call) << call.error();
+  auto in = bob->rec.wait<CallIncoming>();
+  ASSERT_TRUE(in);
+  ASSERT_TRUE(alice->rec.wait<CallProgress>([](const CallProgress& p) { return p.status == 180; }));
+  EXPECT_FALSE(in->call.is_ignored());
+
+  ASSERT_TRUE(bob->phone.ignore(in->call));
+  auto b_call = bob->phone.find(in->call.sip_call_id);
+  ASSERT_TRUE(b_call);
+  EXPECT_TRUE(b_call->is_ignored());
+  EXPECT_TRUE(b_call->is_ringing());
+  EXPECT_TRUE(bob->phone.has_incoming_call());
+  EXPECT_EQ(bob->phone.call_count(), 1U);
+
+  // Nothing goes on the wire: the caller still rings, nobody ends.
+  std::this_thread::sleep_for(300ms);
+  auto a_call = alice->phone.find(call->sip_call_id);
+  ASSERT_TRUE(a_call);
+  EXPECT_TRUE(a_call->is_ringing());
+  EXPECT_FALSE(a_call->is_terminated());
+  EXPECT_EQ(alice->rec.count<CallEnded>(), 0U);
+  EXPECT_EQ(alice->rec.count<CallFailed>(), 0U);
+  EXPECT_EQ(bob->rec.count<CallEnded>(), 0U);
+  EXPECT_TRUE(bob->phone.find(in->call.sip_call_id)->is_ringing());
+
+  CallSession ghost;
+  ghost.sip_call_id = "nope";
+  auto r = bob->phone.ignore(ghost);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().category, ErrorCategory::invalid_argument);
+
+  // The caller gives up: the ignored call ends as any ringing one, its last snapshot still ignored.
+  ASSERT_TRUE(alice->phone.hangup(*call).get());
+  auto b_end = bob->rec.wait<CallEnded>();
+  ASSERT_TRUE(b_end);
+  EXPECT_EQ(b_end->cause, EndCause::remote_cancel);
+  EXPECT_TRUE(b_end->call.is_ignored());
+  EXPECT_EQ(bob->phone.call_count(), 0U);
+}
+
+TEST_P(PhoneTest, FakeMediaSetCallIdRenamesTheCallForFindAndSnapshots) {
+  auto alice = party("alice");
+  auto bob = party("bob");
+
+  auto call = alice->phone.make_call(bob->line.target);
+  ASSERT_TRUE(call) << call.error();
+  auto in = bob->rec.wait<CallIncoming>();
+  ASSERT_TRUE(in);
+  const std::string engine_id = call->call_id;  // X-Wazo-Call-ID when the server sent one
+
+  // Set while it rings: the answer (and a X-Wazo-Call-ID in it) does not overwrite it.
+  ASSERT_TRUE(alice->phone.set_call_id(call->sip_call_id, "wazo-call-42"));
+  auto found = alice->phone.find("wazo-call-42");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->sip_call_id, call->sip_call_id);
+  EXPECT_EQ(found->call_id, "wazo-call-42");
+  EXPECT_EQ(found->id(), "wazo-call-42");
+  EXPECT_TRUE(found->is_id("wazo-call-42"));
+  EXPECT_TRUE(found->is(*call));
+  EXPECT_EQ(alice->phone.find(call->sip_call_id)->call_id, "wazo-call-42");
+  if (!engine_id.empty() && engine_id != "wazo-call-42") {
+    EXPECT_FALSE(alice->phone.find(engine_id));
+  }
+  ASSERT_EQ(alice->phone.calls().size(), 1U);
+  EXPECT_EQ(alice->phone.calls().front().call_id, "wazo-call-42");
+  EXPECT_FALSE(bob->phone.find("wazo-call-42"));  // the other phone's call keeps its own
+
+  ASSERT_TRUE(bob->phone.accept(in->call).get());
+  auto acc = alice->rec.wait<CallAccepted>();
+  ASSERT_TRUE(acc);
+  EXPECT_EQ(acc->call.call_id, "wazo-call-42");
+  EXPECT_EQ(alice->phone.current_call()->call_id, "wazo-call-42");
+
+  // Unknown SIP Call-ID.
+  auto bad = alice->phone.set_call_id("no-such-call", "x");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().category, ErrorCategory::invalid_argument);
+
+  // Set again once up; the snapshots of the following events carry it, to the end.
+  ASSERT_TRUE(alice->phone.set_call_id(call->sip_call_id, "wazo-call-43"));
+  EXPECT_FALSE(alice->phone.find("wazo-call-42"));
+  ASSERT_TRUE(alice->phone.mute(*alice->phone.find("wazo-call-43")));
+  auto muted = alice->rec.wait<CallMuted>();
+  ASSERT_TRUE(muted);
+  EXPECT_EQ(muted->call.call_id, "wazo-call-43");
+  ASSERT_TRUE(alice->phone.hangup(*alice->phone.find("wazo-call-43")).get());
+  auto a_end = alice->rec.wait<CallEnded>();
+  ASSERT_TRUE(a_end);
+  EXPECT_EQ(a_end->call.call_id, "wazo-call-43");
+  EXPECT_EQ(a_end->call.sip_call_id, call->sip_call_id);
+  ASSERT_TRUE(bob->rec.wait<CallEnded>());
+}
+
+TEST_P(PhoneTest, FakeMediaStopHangsUpTheCallsAndUnregisters) {
+  auto alice = party("alice");
+  auto bob = party("bob");
+  auto carol = party("carol");
+  auto [a, b] = connect(*alice, *bob);
+  // A second call, to carol, still ringing.
+  auto ringing = alice->phone.make_call(carol->line.target);
+  ASSERT_TRUE(ringing) << ringing.error();
+  auto c_in = carol->rec.wait<CallIncoming>();
+  ASSERT_TRUE(c_in);
+  ASSERT_TRUE(alice->rec.wait<CallProgress>(
+      [&](const CallProgress& p) { return p.status == 180 && p.call.sip_call_id == ringing->sip_call_id; }));
+  EXPECT_EQ(alice->phone.call_count(), 2U);
+
+  auto r = alice->phone.stop().get();
+  ASSERT_TRUE(r) << r.error();
+  auto b_end = bob->rec.wait<CallEnded>(ended(b.sip_call_id));
+  ASSERT_TRUE(b_end);
+  EXPECT_EQ(b_end->cause, EndCause::remote_hangup);
+  auto c_end = carol->rec.wait<CallEnded>(ended(c_in->call.sip_call_id));
+  ASSERT_TRUE(c_end);
+  EXPECT_EQ(c_end->cause, EndCause::remote_cancel);
+  auto a_end = alice->rec.wait<CallEnded>(ended(a.sip_call_id));
+  ASSERT_TRUE(a_end);
+  EXPECT_EQ(a_end->cause, EndCause::hangup);
+  auto a_end2 = alice->rec.wait<CallEnded>(ended(ringing->sip_call_id));
+  ASSERT_TRUE(a_end2);
+  EXPECT_EQ(a_end2->cause, EndCause::cancelled);
+  EXPECT_EQ(alice->phone.call_count(), 0U);
+  EXPECT_FALSE(alice->phone.has_an_active_call());
+  EXPECT_FALSE(alice->phone.is_registered());
+
+  // Unregistered: the server has nowhere to send a call to alice (Kamailio 404, the engine 480).
+  const int expected = GetParam() == "kamailio" ? 404 : 480;
+  auto to_alice = bob->phone.make_call(alice->line.target);
+  ASSERT_TRUE(to_alice) << to_alice.error();
+  auto failed =
+      bob->rec.wait<CallFailed>([&](const CallFailed& e) { return e.call.sip_call_id == to_alice->sip_call_id; });
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->error.status, expected);
+  auto f_end = bob->rec.wait<CallEnded>(ended(to_alice->sip_call_id));
+  ASSERT_TRUE(f_end);
+  EXPECT_EQ(f_end->sip_status, expected);
+  EXPECT_EQ(alice->rec.count<CallIncoming>(), 0U);
+}
+
+TEST_P(PhoneTest, FakeMediaRingVolumeAndRingDeviceAreKeptForTheApp) {
+  auto alice = party("alice");
+  EXPECT_EQ(alice->phone.ring_volume(), 1.0);
+  EXPECT_EQ(alice->phone.ring_device(), "");
+
+  // The constructor's audio_ring_device is the first ring_device().
+  Phone phone(alice->client, PhoneOptions{.audio_ring_device = "ring-speaker"});
+  EXPECT_EQ(phone.ring_device(), "ring-speaker");
+  ASSERT_TRUE(phone.change_ring_device("usb-headset"));
+  EXPECT_EQ(phone.ring_device(), "usb-headset");
+  Phone copy = phone;  // a handle: copies share it
+  EXPECT_EQ(copy.ring_device(), "usb-headset");
+  EXPECT_EQ(alice->phone.ring_device(), "");  // another Phone keeps its own
+
+  phone.change_ring_volume(0.25);
+  EXPECT_EQ(phone.ring_volume(), 0.25);
+  EXPECT_EQ(copy.ring_volume(), 0.25);
+  phone.change_ring_volume(1.5);
+  EXPECT_EQ(phone.ring_volume(), 1.0);
+  phone.change_ring_volume(-0.5);
+  EXPECT_EQ(phone.ring_volume(), 0.0);
+  phone.change_ring_volume(0.0);
+  EXPECT_EQ(phone.ring_volume(), 0.0);
+  phone.change_ring_volume(1.0);
+  EXPECT_EQ(phone.ring_volume(), 1.0);
+  EXPECT_EQ(alice->phone.ring_volume(), 1.0);
+
+  // Kept across a call: the SDK plays no ring tone, the settings stay as the app left them.
+  auto bob = party("bob");
+  phone.change_ring_volume(0.5);
+  auto [b_call, a_call] = connect(*bob, *alice);
+  EXPECT_EQ(phone.ring_volume(), 0.5);
+  EXPECT_EQ(phone.ring_device(), "usb-headset");
+  ASSERT_TRUE(bob->phone.hangup(b_call).get());
+  ASSERT_TRUE(alice->rec.wait<CallEnded>());
+}
+
 // ------------------------------------------------------------------------------------------------ confd
 
 TEST(PhoneEngine, FakeMediaCredentialsFetchedFromConfdWithASession) {
