@@ -26,6 +26,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <sstream>
 
 #include <ifaddrs.h>
@@ -345,6 +346,8 @@ class Call : public std::enable_shared_from_this<Call> {
   Result<void> set_audio_sink(AudioSink sink);
   void set_output_volume(double volume);
   CallStats stats() const;
+  void set_bridge(std::shared_ptr<AudioBridge> bridge);
+  bool bridged() const { return bridged_; }
   Emitter& emitter() { return emitter_; }
 
  private:
@@ -382,6 +385,7 @@ class Call : public std::enable_shared_from_this<Call> {
   static GstPadProbeReturn recv_gate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer data);
   static GstPadProbeReturn decoded_probe(GstPad* pad, GstPadProbeInfo* info, gpointer data);
   static GstPadProbeReturn dtmf_receive_probe(GstPad* pad, GstPadProbeInfo* info, gpointer data);
+  static GstPadProbeReturn mix_probe(GstPad* pad, GstPadProbeInfo* info, gpointer data);
   GstPadProbeReturn on_send_buffer(Kind kind, GstPadProbeInfo* info);
   bool on_incoming_rtp(GstBuffer* buffer);  // true: a telephone-event packet, consumed
   void on_decoded(Kind kind, GstBuffer* buffer);
@@ -431,6 +435,11 @@ class Call : public std::enable_shared_from_this<Call> {
   std::atomic<double> level_{0};
   std::atomic<bool> audio_track_seen_{false}, video_track_seen_{false};
   std::atomic<bool> connected_{false};
+  // The ad hoc conference this call is a member of (set_bridge); read by the decode and encode threads.
+  std::atomic<bool> bridged_{false};
+  mutable std::mutex bridge_mutex_;
+  std::shared_ptr<AudioBridge> bridge_;
+  AudioBridge::MemberId member_ = 0;
   // Only touched by the audio decode thread.
   double level_sum_ = 0;
   std::uint64_t level_count_ = 0;
@@ -478,7 +487,8 @@ void Call::refresh_gates() {
   };
   bool send = false, recv = false;
   gate(audio_mline_, send, recv);
-  audio_send_ok_ = send && !audio_muted_;
+  // Bridged, a muted call still carries the other members' audio (the mix probe silences our own source).
+  audio_send_ok_ = send && (!audio_muted_ || bridged_);
   audio_recv_ok_ = recv;
   gate(video_mline_, send, recv);
   video_send_ok_ = send && camera_enabled_ && video_active_;
@@ -642,10 +652,11 @@ void Call::close() {
     for (auto* b : {&audio_send_, &video_send_}) {
       if (b->webrtc_pad) pads.push_back(std::exchange(b->webrtc_pad, nullptr));
     }
-    audio_recv_ = {};
-    video_recv_ = {};
-    audio_send_ = {};
-    video_send_ = {};
+    // The codec names stay: statistics read while the call closes (or after) still name them.
+    audio_recv_ = RecvBranch{.codec = audio_recv_.codec};
+    video_recv_ = RecvBranch{.codec = video_recv_.codec};
+    audio_send_ = SendBranch{.codec = audio_send_.codec};
+    video_send_ = SendBranch{.codec = video_send_.codec};
     pending = std::move(pending_);
     pending_ = nullptr;
   }
@@ -657,6 +668,7 @@ void Call::close() {
     }
   }
   if (pipeline) gst_element_set_state(pipeline, GST_STATE_NULL);
+  set_bridge(nullptr);
   for (auto* p : pads) gst_object_unref(p);
   if (webrtc) gst_object_unref(webrtc);
   if (pipeline) gst_object_unref(pipeline);
@@ -884,6 +896,11 @@ Result<GstElement*> Call::make_audio_sink(const AudioSink& s, GstElement** waven
   return media_error("unknown audio sink");
 }
 
+// Every audio send chain starts with our source as 48 kHz mono S16, where a conference's mix is added (mix_probe).
+constexpr const char* kMixPoint =
+    "audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=48000,channels=1,layout=interleaved ! identity "
+    "name=mix";
+
 // Links an encoder branch to webrtcbin's sink_<mline> (pitfall 2: after the remote offer, with its payload type).
 Result<void> Call::link_send(Kind kind, int mline, int pt, const std::string& codec, const std::string& fmtp) {
   auto w = webrtc();
@@ -892,15 +909,14 @@ Result<void> Call::link_send(Kind kind, int mline, int pt, const std::string& co
   if (kind == Kind::audio && (codec == "PCMU" || codec == "PCMA")) {
     // G.711 for offers without Opus (an Asterisk or gateway that offers only PCMU/PCMA).
     const bool ulaw = codec == "PCMU";
-    chain = std::string(
-                "audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 ! queue max-size-time=100000000 "
-                "leaky=downstream ! ") +
+    chain = std::string(kMixPoint) +
+            " ! audioresample ! audio/x-raw,rate=8000,channels=1 ! queue max-size-time=100000000 leaky=downstream ! " +
             (ulaw ? "mulawenc ! rtppcmupay" : "alawenc ! rtppcmapay") + " pt=" + std::to_string(pt) +
             " ! capsfilter caps=\"application/x-rtp,media=audio,encoding-name=" + codec +
             ",payload=" + std::to_string(pt) + ",clock-rate=8000\"";
   } else if (kind == Kind::audio) {
     // Pitfall 5: encoding-params=2, or webrtcbin writes OPUS/48000 without the channel count.
-    chain = "audioconvert ! audioresample ! queue max-size-time=100000000 leaky=downstream ! opusenc bitrate=" +
+    chain = std::string(kMixPoint) + " ! queue max-size-time=100000000 leaky=downstream ! opusenc bitrate=" +
             std::to_string(options_.audio_bitrate) + " ! rtpopuspay pt=" + std::to_string(pt) +
             " ! capsfilter caps=\"application/x-rtp,media=audio,encoding-name=OPUS,payload=" + std::to_string(pt) +
             ",clock-rate=48000,encoding-params=(string)2,minptime=(string)10,useinbandfec=(string)1\"";
@@ -928,6 +944,13 @@ Result<void> Call::link_send(Kind kind, int mline, int pt, const std::string& co
   (void)fmtp;
   auto chain_bin = parse_bin(chain);
   if (!chain_bin) return std::move(chain_bin).error();
+  if (GstElement* mix = gst_bin_get_by_name(as_bin(*chain_bin), "mix")) {
+    GstPad* p = gst_element_get_static_pad(mix, "src");
+    gst_pad_add_probe(p, GST_PAD_PROBE_TYPE_BUFFER, &Call::mix_probe, new std::shared_ptr<Call>(shared_from_this()),
+                      shared_deleter<Call>());
+    gst_object_unref(p);
+    gst_object_unref(mix);
+  }
   auto source =
       kind == Kind::audio ? make_audio_source(options_.audio_source) : make_video_source(options_.video_source);
   if (!source) {
@@ -1217,6 +1240,10 @@ void Call::on_decoded(Kind kind, GstBuffer* buffer) {
     const double v = s[i] / 32768.0;
     level_sum_ += v * v;
   }
+  if (bridged_) {
+    std::lock_guard lock(bridge_mutex_);
+    if (bridge_) bridge_->push(member_, std::span<const std::int16_t>(s, n));
+  }
   gst_buffer_unmap(buffer, &map);
   level_count_ += n;
   audio_decoded_ += n;
@@ -1229,6 +1256,39 @@ void Call::on_decoded(Kind kind, GstBuffer* buffer) {
 }
 
 // ------------------------------------------------------------------------------------------------ send side
+
+// Our source's audio (48 kHz mono S16) on its way to the encoder: in a conference, the other members' audio is
+// added to it, and a muted call sends only theirs.
+GstPadProbeReturn Call::mix_probe(GstPad*, GstPadProbeInfo* info, gpointer data) {
+  auto& call = shared_from_data<Call>(data);
+  if (!call.bridged_) return GST_PAD_PROBE_OK;
+  GstBuffer* buffer = gst_pad_probe_info_get_buffer(info);
+  if (!buffer) return GST_PAD_PROBE_OK;
+  buffer = gst_buffer_make_writable(buffer);
+  info->data = buffer;
+  GstMapInfo map;
+  if (!gst_buffer_map(buffer, &map, GST_MAP_READWRITE)) return GST_PAD_PROBE_OK;
+  std::span<std::int16_t> samples(reinterpret_cast<std::int16_t*>(map.data), map.size / 2);
+  if (call.audio_muted_) std::fill(samples.begin(), samples.end(), std::int16_t{0});
+  {
+    std::lock_guard lock(call.bridge_mutex_);
+    if (call.bridge_) call.bridge_->mix_into(call.member_, samples);
+  }
+  gst_buffer_unmap(buffer, &map);
+  return GST_PAD_PROBE_OK;
+}
+
+void Call::set_bridge(std::shared_ptr<AudioBridge> bridge) {
+  {
+    std::lock_guard lock(bridge_mutex_);
+    if (bridge_ == bridge) return;
+    if (bridge_) bridge_->leave(member_);
+    bridge_ = std::move(bridge);
+    member_ = bridge_ ? bridge_->join() : 0;
+    bridged_ = bridge_ != nullptr;
+  }
+  refresh_gates();
+}
 
 GstPadProbeReturn Call::send_probe(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
   auto& call = shared_from_data<Call>(data);
@@ -2076,6 +2136,8 @@ class GstCallMedia final : public CallMedia {
   Result<void> set_audio_sink(AudioSink sink) override { return call_->set_audio_sink(std::move(sink)); }
   void set_output_volume(double volume) override { call_->set_output_volume(volume); }
   CallStats stats() const override { return call_->stats(); }
+  void set_bridge(std::shared_ptr<AudioBridge> bridge) override { call_->set_bridge(std::move(bridge)); }
+  bool bridged() const override { return call_->bridged(); }
 
  protected:
   Emitter& emitter() override { return call_->emitter(); }

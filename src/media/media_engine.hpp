@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "media/audio_bridge.hpp"
 #include "wazo/core/result.hpp"
 #include "wazo/core/runtime.hpp"
 #include "wazo/core/subscription.hpp"
@@ -79,6 +80,12 @@ class CallMedia : public sip::MediaSession {
   virtual void set_output_volume(double volume) = 0;  // 0..1
 
   [[nodiscard]] virtual CallStats stats() const = 0;
+
+  // Ad hoc conference (the client's merge): the call joins `bridge` — its peer's decoded audio goes in, and what it
+  // sends is its own source plus the other members' audio. While bridged, mute silences our own source only (the
+  // others still hear each other through us). null leaves the bridge; close() leaves it too.
+  virtual void set_bridge(std::shared_ptr<AudioBridge> bridge) = 0;
+  [[nodiscard]] virtual bool bridged() const = 0;
 
   template <class Event>
   Subscription on(std::function<void(const Event&)> handler) {

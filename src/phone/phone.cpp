@@ -1,6 +1,7 @@
 #include "wazo/phone/phone.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <mutex>
 #include <utility>
 
@@ -279,6 +280,9 @@ void Phone::Impl::wire() {
       self->emitter.emit(CallResumed{*snap, e.remote});
     }
   }));
+  subs.push_back(client.on<SessionMerged>([weak](const SessionMerged& e) {
+    if (auto self = weak.lock()) self->update(e.session, [&](Entry& x, auto&) { x.snap.conference = e.merged; });
+  }));
   subs.push_back(client.on<SessionMuted>([weak](const SessionMuted& e) {
     auto self = weak.lock();
     if (!self) return;
@@ -472,6 +476,78 @@ Result<void> Phone::unmute(const CallSession& call) {
   auto s = impl_->session_of(call);
   if (!s) return no_call();
   return impl_->client.unmute(*s);
+}
+
+// ------------------------------------------------------------------------------------------------ conference
+
+namespace {
+// Runs `op` on the session of every call; the first unknown call fails the whole before anything is done.
+template <class Op>
+Async<void> on_each(Phone::Impl& impl, const std::vector<CallSession>& calls, Op op) {
+  std::vector<sip::Session> sessions;
+  for (const auto& c : calls) {
+    auto s = impl.session_of(c);
+    if (!s) return fail<void>(impl.client, no_call());
+    sessions.push_back(*s);
+  }
+  std::vector<Async<void>> parts;
+  for (const auto& s : sessions) parts.push_back(op(s));
+  return detail::when_all(impl.client.runtime(), std::move(parts));
+}
+}  // namespace
+
+Async<void> Phone::start_conference(const std::vector<CallSession>& calls) {
+  std::vector<sip::Session> sessions;
+  for (const auto& c : calls) {
+    auto s = impl_->session_of(c);
+    if (!s) return fail<void>(impl_->client, no_call());
+    sessions.push_back(*s);
+  }
+  return impl_->client.merge(std::move(sessions));
+}
+
+Async<void> Phone::add_to_conference(const CallSession& call) {
+  auto s = impl_->session_of(call);
+  if (!s) return fail<void>(impl_->client, no_call());
+  return impl_->client.add_to_merge(*s);
+}
+
+Async<void> Phone::hold_conference(const std::vector<CallSession>& calls) {
+  return on_each(*impl_, calls, [this](const sip::Session& s) { return impl_->client.hold(s); });
+}
+
+Async<void> Phone::resume_conference(const std::vector<CallSession>& calls) {
+  return on_each(*impl_, calls, [this](const sip::Session& s) { return impl_->client.unhold(s); });
+}
+
+Result<void> Phone::mute_conference(const std::vector<CallSession>& calls) {
+  for (const auto& c : calls) {
+    if (auto r = mute(c); !r) return r;
+  }
+  return {};
+}
+
+Result<void> Phone::unmute_conference(const std::vector<CallSession>& calls) {
+  for (const auto& c : calls) {
+    if (auto r = unmute(c); !r) return r;
+  }
+  return {};
+}
+
+Async<void> Phone::remove_from_conference(const std::vector<CallSession>& calls) {
+  return on_each(*impl_, calls, [this](const sip::Session& s) { return impl_->client.remove_from_merge(s, true); });
+}
+
+Async<void> Phone::hangup_conference(const std::vector<CallSession>& calls) {
+  return on_each(*impl_, calls, [this](const sip::Session& s) { return impl_->client.hangup(s); });
+}
+
+std::vector<CallSession> Phone::conference_calls() const {
+  std::vector<CallSession> out;
+  for (auto& c : calls()) {
+    if (c.conference) out.push_back(std::move(c));
+  }
+  return out;
 }
 
 Result<void> Phone::turn_camera_off(const CallSession& call) {
@@ -670,6 +746,7 @@ Result<void> Phone::change_video_input_device(std::string device_id) {
 }
 void Phone::change_audio_volume(double volume) { impl_->client.change_audio_output_volume(volume); }
 void Phone::change_ring_volume(double volume) {
+  if (std::isnan(volume)) return;  // not a volume: the current one stays
   std::lock_guard lock(impl_->mutex);
   impl_->ring_volume = std::clamp(volume, 0.0, 1.0);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cmath>
 #include <string_view>
 #include <utility>
 
@@ -308,6 +309,10 @@ void WebRTCClient::Impl::watch_session(const std::shared_ptr<CallState>& c) {
       std::lock_guard lock(self->mutex);
       if (call->ended) return;
       call->ended = true;
+      if (std::exchange(call->merged, false) &&
+          std::none_of(self->calls.begin(), self->calls.end(), [&](const auto& o) { return o != call && o->merged; })) {
+        self->conference.reset();
+      }
       transferred = call->transferred || (call->transfer_pending && t.cause == sip::Terminated::Cause::remote_bye);
       ops.swap(call->op_subs);
       std::erase(self->calls, call);
@@ -1229,6 +1234,131 @@ std::vector<sip::Session> WebRTCClient::sessions() const {
   return out;
 }
 
+// ------------------------------------------------------------------------------------------------ ad hoc conference
+
+Async<void> WebRTCClient::merge(std::vector<sip::Session> sessions) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    std::size_t total = 0;
+    for (const auto& c : impl_->calls) total += c->merged ? 1 : 0;
+    for (const auto& s : sessions) {
+      const auto it =
+          std::find_if(impl_->calls.begin(), impl_->calls.end(), [&](const auto& c) { return c->session == s; });
+      if (it == impl_->calls.end()) return make_ready<void>(impl_->rt.executor(), no_call());
+      total += (*it)->merged ? 0 : 1;
+    }
+    if (std::cmp_greater(total, impl_->config.max_merge_sessions)) {
+      return make_ready<void>(
+          impl_->rt.executor(),
+          Error(ErrorCategory::invalid_argument,
+                "an ad hoc conference takes at most " + std::to_string(impl_->config.max_merge_sessions) + " calls"));
+    }
+  }
+  std::vector<Async<void>> parts;
+  for (const auto& s : sessions) parts.push_back(add_to_merge(s));
+  return detail::when_all(impl_->rt, std::move(parts));
+}
+
+Async<void> WebRTCClient::add_to_merge(const sip::Session& session) {
+  auto c = impl_->find(session);
+  if (!c) return make_ready<void>(impl_->rt.executor(), no_call());
+  if (!c->media || session.state() != sip::SessionState::confirmed) {
+    return make_ready<void>(impl_->rt.executor(), not_answered());
+  }
+  std::shared_ptr<media::AudioBridge> bridge;
+  bool held = false;
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (c->merged) return make_ready<void>(impl_->rt.executor(), {});
+    const auto n = std::count_if(impl_->calls.begin(), impl_->calls.end(), [](const auto& o) { return o->merged; });
+    if (n >= impl_->config.max_merge_sessions) {
+      return make_ready<void>(
+          impl_->rt.executor(),
+          Error(ErrorCategory::invalid_argument,
+                "an ad hoc conference takes at most " + std::to_string(impl_->config.max_merge_sessions) + " calls"));
+    }
+    if (!impl_->conference) impl_->conference = std::make_shared<media::AudioBridge>();
+    bridge = impl_->conference;
+    c->merged = true;
+    held = c->held;
+  }
+  c->media->set_bridge(std::move(bridge));
+  impl_->emitter.emit(SessionMerged{session, true});
+  if (held) return impl_->set_hold(session, false);
+  return make_ready<void>(impl_->rt.executor(), {});
+}
+
+Async<void> WebRTCClient::remove_from_merge(const sip::Session& session, bool hold) {
+  auto c = impl_->find(session);
+  if (!c) return make_ready<void>(impl_->rt.executor(), no_call());
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (!c->merged) return make_ready<void>(impl_->rt.executor(), {});
+    c->merged = false;
+    if (std::none_of(impl_->calls.begin(), impl_->calls.end(), [](const auto& o) { return o->merged; })) {
+      impl_->conference.reset();
+    }
+  }
+  if (c->media) c->media->set_bridge(nullptr);
+  impl_->emitter.emit(SessionMerged{session, false});
+  if (hold) return impl_->set_hold(session, true);
+  return make_ready<void>(impl_->rt.executor(), {});
+}
+
+Async<void> WebRTCClient::unmerge(std::vector<sip::Session> sessions) {
+  std::vector<Async<void>> parts;
+  for (std::size_t i = 0; i < sessions.size(); ++i) {
+    parts.push_back(remove_from_merge(sessions[i], /*hold=*/i + 1 < sessions.size()));
+  }
+  return detail::when_all(impl_->rt, std::move(parts));
+}
+
+bool WebRTCClient::is_conference(const sip::Session& session) const {
+  auto c = impl_->find(session);
+  std::lock_guard lock(impl_->mutex);
+  return c && c->merged;
+}
+
+std::vector<sip::Session> WebRTCClient::merged_sessions() const {
+  std::vector<sip::Session> out;
+  std::lock_guard lock(impl_->mutex);
+  for (const auto& c : impl_->calls) {
+    if (c->merged) out.push_back(c->session);
+  }
+  return out;
+}
+
+Async<void> detail::when_all(Runtime& runtime, std::vector<Async<void>> parts) {
+  if (parts.empty()) return make_ready<void>(runtime.executor(), {});
+  struct Join {
+    std::mutex m;
+    std::size_t left = 0;
+    std::optional<Error> first_error;
+  };
+  Promise<void> p(runtime.executor());
+  auto join = std::make_shared<Join>();
+  join->left = parts.size();
+  for (auto& part : parts) {
+    part.then([join, p](Result<void> r) {
+      std::optional<Error> done;
+      bool last = false;
+      {
+        std::lock_guard lock(join->m);
+        if (!r && !join->first_error) join->first_error = r.error();
+        last = --join->left == 0;
+        if (last) done = join->first_error;
+      }
+      if (!last) return;
+      if (done) {
+        p.set(std::move(*done));
+      } else {
+        p.set({});
+      }
+    });
+  }
+  return p.async();
+}
+
 namespace {
 // Applies `apply` to every call's media (first error wins, the others still get it).
 Result<void> for_each_media(WebRTCClient::Impl& impl, const std::function<Result<void>(media::CallMedia&)>& apply) {
@@ -1279,6 +1409,7 @@ Result<void> WebRTCClient::change_video_input_device(std::string device_id) {
 }
 
 void WebRTCClient::change_audio_output_volume(double volume) {
+  if (std::isnan(volume)) return;  // not a volume: the current one stays
   volume = std::clamp(volume, 0.0, 1.0);
   {
     std::lock_guard lock(impl_->mutex);

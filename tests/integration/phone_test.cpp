@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -143,14 +144,15 @@ class Recorder {
 };
 
 struct Party {
-  Party(Runtime& rt, const Server& server, const std::string& who, bool auto_accept = false)
+  Party(Runtime& rt, const Server& server, const std::string& who, bool auto_accept = false, int max_merge = 4)
       : engine(std::make_shared<test::FakeMediaEngine>(who)),
         client(detail::make_client(rt,
                                    {.display_name = who,
                                     .websocket_url = server.ws_url(),
                                     .authorization_user = server.line(who).user,
                                     .password = server.line(who).password,
-                                    .domain = server.domain()},
+                                    .domain = server.domain(),
+                                    .max_merge_sessions = max_merge},
                                    engine)),
         phone(client),
         line(server.line(who)) {
@@ -201,8 +203,8 @@ class PhoneTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(server_->running()) << server_->error();
   }
 
-  std::unique_ptr<Party> party(const std::string& who, bool auto_accept = false) {
-    auto p = std::make_unique<Party>(rt_, *server_, who, auto_accept);
+  std::unique_ptr<Party> party(const std::string& who, bool auto_accept = false, int max_merge = 4) {
+    auto p = std::make_unique<Party>(rt_, *server_, who, auto_accept, max_merge);
     auto r = p->phone.register_ua().get();
     EXPECT_TRUE(r) << who << ": " << (r ? "" : r.error().describe());
     EXPECT_TRUE(p->phone.is_registered());
@@ -550,6 +552,86 @@ TEST_P(PhoneTest, FakeMediaAttendedTransferCancelResumesTheHeldCall) {
   ASSERT_TRUE(bob->phone.hangup(b).get());
 }
 
+// The ad hoc conference's call control (the mixing itself is tested with real media in tests/media): joining resumes
+// a held call, every member gets the same mixer, leaving holds, a call that ends leaves, at most N calls.
+TEST_P(PhoneTest, FakeMediaConferenceMergesResumesLeavesAndHolds) {
+  auto alice = party("alice", false, /*max_merge=*/2);
+  auto bob = party("bob");
+  auto carol = party("carol");
+  auto [ab, b] = connect(*alice, *bob);
+  auto [ac, c] = connect(*alice, *carol);
+  ASSERT_TRUE(alice->phone.hold(ab).get());
+  ASSERT_TRUE(alice->phone.find(ab.sip_call_id)->paused);
+  auto media = alice->engine->calls();
+  ASSERT_EQ(media.size(), 2U);
+
+  const auto resumes_before = alice->rec.count<CallResumed>();
+  ASSERT_TRUE(alice->phone.start_conference({ab, ac}).get());
+  ASSERT_TRUE(alice->rec.wait<CallResumed>([&](const CallResumed& e) { return e.call.is(ab); }));
+  EXPECT_EQ(alice->rec.count<CallResumed>(), resumes_before + 1) << "only the held call is resumed";
+  ASSERT_TRUE(bob->rec.wait<CallResumed>([](const CallResumed& e) { return e.remote; }));
+  EXPECT_TRUE(media[0]->bridged());
+  EXPECT_TRUE(media[1]->bridged());
+  EXPECT_EQ(media[0]->bridge(), media[1]->bridge()) << "one mixer for the whole conference";
+  EXPECT_TRUE(alice->phone.find(ab.sip_call_id)->is_conference());
+  EXPECT_TRUE(alice->phone.find(ac.sip_call_id)->is_conference());
+  EXPECT_FALSE(alice->phone.find(ab.sip_call_id)->paused);
+  EXPECT_EQ(alice->phone.conference_calls().size(), 2U);
+  EXPECT_FALSE(bob->phone.find(b.sip_call_id)->is_conference()) << "the flag is ours, not the peers'";
+
+  // A third call would exceed max_merge_sessions (2 here): refused, nothing changes.
+  auto [ad, d] = connect(*alice, *bob);
+  auto over = alice->phone.add_to_conference(ad).get();
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().category, ErrorCategory::invalid_argument);
+  EXPECT_FALSE(alice->phone.find(ad.sip_call_id)->is_conference());
+  ASSERT_TRUE(alice->phone.hangup(ad).get());
+
+  // Mute and hold apply to every member; held members stay in the conference.
+  ASSERT_TRUE(alice->phone.mute_conference({ab, ac}));
+  EXPECT_TRUE(media[0]->audio_muted() && media[1]->audio_muted());
+  ASSERT_TRUE(alice->phone.unmute_conference({ab, ac}));
+  EXPECT_FALSE(media[0]->audio_muted() || media[1]->audio_muted());
+  ASSERT_TRUE(alice->phone.hold_conference({ab, ac}).get());
+  EXPECT_TRUE(alice->phone.find(ab.sip_call_id)->paused && alice->phone.find(ac.sip_call_id)->paused);
+  EXPECT_EQ(alice->phone.conference_calls().size(), 2U);
+  ASSERT_TRUE(alice->phone.resume_conference({ab, ac}).get());
+  EXPECT_FALSE(alice->phone.find(ac.sip_call_id)->paused);
+
+  // Carol leaves: her call is held and no longer mixed; bob's stays.
+  ASSERT_TRUE(alice->phone.remove_from_conference({ac}).get());
+  EXPECT_FALSE(media[1]->bridged());
+  EXPECT_TRUE(media[0]->bridged());
+  EXPECT_TRUE(alice->phone.find(ac.sip_call_id)->paused);
+  EXPECT_FALSE(alice->phone.find(ac.sip_call_id)->is_conference());
+  ASSERT_TRUE(carol->rec.wait<CallHeld>([](const CallHeld& e) { return e.remote; }));
+  // And comes back (resumed by the merge).
+  ASSERT_TRUE(alice->phone.add_to_conference(ac).get());
+  EXPECT_TRUE(media[1]->bridged());
+  EXPECT_FALSE(alice->phone.find(ac.sip_call_id)->paused);
+
+  // A member that hangs up leaves the conference.
+  ASSERT_TRUE(carol->phone.hangup(c).get());
+  ASSERT_TRUE(alice->rec.wait<CallEnded>(ended(ac.sip_call_id)));
+  EXPECT_FALSE(media[1]->bridged());
+  EXPECT_EQ(alice->client.merged_sessions().size(), 1U);
+
+  // An unknown call fails the whole request before anything is done.
+  CallSession ghost;
+  ghost.sip_call_id = "nope";
+  auto r = alice->phone.start_conference({ab, ghost}).get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().category, ErrorCategory::invalid_argument);
+
+  // unmerge: the last one named stays active.
+  ASSERT_TRUE(alice->client.unmerge(alice->client.merged_sessions()).get());
+  EXPECT_FALSE(media[0]->bridged());
+  EXPECT_FALSE(alice->phone.find(ab.sip_call_id)->paused);
+  EXPECT_TRUE(alice->phone.conference_calls().empty());
+  ASSERT_TRUE(alice->phone.hangup_conference({ab}).get());
+  ASSERT_TRUE(bob->rec.wait<CallEnded>(ended(b.sip_call_id)));
+}
+
 TEST_P(PhoneTest, FakeMediaUnknownCallsAndHeartbeat) {
   auto alice = party("alice");
   CallSession ghost;
@@ -745,6 +827,13 @@ TEST_P(PhoneTest, FakeMediaRingVolumeAndRingDeviceAreKeptForTheApp) {
   phone.change_ring_volume(1.0);
   EXPECT_EQ(phone.ring_volume(), 1.0);
   EXPECT_EQ(alice->phone.ring_volume(), 1.0);
+  phone.change_ring_volume(0.3);
+  phone.change_ring_volume(std::numeric_limits<double>::quiet_NaN());  // not a volume: ignored
+  EXPECT_EQ(phone.ring_volume(), 0.3);
+  phone.change_audio_volume(0.6);
+  phone.change_audio_volume(std::numeric_limits<double>::quiet_NaN());
+  EXPECT_EQ(alice->client.audio_output_volume(), 0.6);
+  phone.change_ring_volume(1.0);
 
   // Kept across a call: the SDK plays no ring tone, the settings stay as the app left them.
   auto bob = party("bob");

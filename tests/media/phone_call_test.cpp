@@ -106,7 +106,8 @@ struct Peer {
 
   static media::MediaOptions media_options(double hz) {
     media::MediaOptions o;
-    o.audio_source = {.type = media::AudioSource::Type::tone, .frequency = hz, .volume = 0.3};
+    o.audio_source = hz > 0 ? media::AudioSource{.type = media::AudioSource::Type::tone, .frequency = hz, .volume = 0.3}
+                            : media::AudioSource{.type = media::AudioSource::Type::none};  // silence
     o.audio_sink = {.type = media::AudioSink::Type::none};
     o.video_source = {.type = media::VideoSource::Type::test_pattern, .width = 320, .height = 240, .fps = 15};
     o.ice_gathering_timeout = 1000ms;
@@ -172,6 +173,7 @@ class PhoneCall : public ::testing::TestWithParam<std::string> {
       server_ = {"engine", "ws://127.0.0.1:" + std::to_string(engine_->port()) + "/api/asterisk/ws", "wazo.local",
                  [](const std::string& who) {
                    if (who == "alice") return Line{"alicewebrtc", "Kq7xW3ka9PzR", "1001"};
+                   if (who == "carol") return Line{"carolwebrtc", "Hb6yR1uw5JsD", "1003"};
                    return Line{"bobwebrtc", "Tz4mN8qe2VcL", "1002"};
                  }};
     }
@@ -248,6 +250,48 @@ TEST_P(PhoneCall, AudioBothWaysThenHoldStopsTheHeldDirectionAndResumeRestartsIt)
 
   ASSERT_TRUE(alice_->phone.hangup(a_call).get());
   EXPECT_TRUE(wait_until([&] { return bob_->ended.load() > 0; }));
+}
+
+// alice (silent) calls bob (880 Hz) and carol (660 Hz), then merges the two calls: bob and carol, who only hear
+// alice, now hear each other through her mix. Muting the conference silences alice only; taking carol out of it
+// silences her for bob again.
+TEST_P(PhoneCall, ConferenceMixesEachPeerIntoWhatTheOthersHear) {
+  alice_ = std::make_unique<Peer>(rt_, server_, "alice", 0);  // silence
+  auto carol = std::make_unique<Peer>(rt_, server_, "carol", 660);
+  ASSERT_TRUE(alice_->phone.register_ua().get());
+  ASSERT_TRUE(carol->phone.register_ua().get());
+  ASSERT_TRUE(call_up());
+  ASSERT_TRUE(alice_->phone.make_call(carol->line.target));
+  ASSERT_TRUE(wait_until([&] {
+    std::lock_guard la(alice_->m);
+    std::lock_guard lc(carol->m);
+    return alice_->accepted >= 2 && carol->accepted > 0 && alice_->media_connected >= 2 && carol->media_connected > 0;
+  }));
+  auto calls = alice_->phone.calls();
+  ASSERT_EQ(calls.size(), 2U);
+  // Before the merge, bob and carol hear alice's silence (a full second of it: the level is a 1 s RMS).
+  ASSERT_TRUE(wait_until([&] { return bob_->audio().decoded > 96'000 && carol->audio().decoded > 96'000; }));
+  EXPECT_LT(bob_->audio().level, 0.01);
+  EXPECT_LT(carol->audio().level, 0.01);
+
+  ASSERT_TRUE(alice_->phone.start_conference(calls).get());
+  EXPECT_EQ(alice_->phone.conference_calls().size(), 2U);
+  EXPECT_TRUE(wait_until([&] { return bob_->audio().level > 0.05 && carol->audio().level > 0.05; }))
+      << "bob hears " << bob_->audio().level << ", carol hears " << carol->audio().level;
+
+  // alice mutes herself in the conference: the others still hear each other through her.
+  ASSERT_TRUE(alice_->phone.mute_conference(calls));
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_GT(bob_->audio().level, 0.05) << "muting the conference cut the others off";
+  EXPECT_GT(carol->audio().level, 0.05);
+
+  // carol leaves (held): bob hears nothing of her any more.
+  ASSERT_TRUE(alice_->phone.remove_from_conference({calls[1]}).get());
+  EXPECT_TRUE(wait_until([&] { return bob_->audio().level < 0.01; }, 5s)) << "bob still hears " << bob_->audio().level;
+  EXPECT_TRUE(alice_->phone.find(calls[1].sip_call_id)->paused);
+
+  ASSERT_TRUE(alice_->phone.hangup_conference(calls).get());
+  EXPECT_TRUE(wait_until([&] { return bob_->ended.load() > 0 && carol->ended.load() > 0; }));
 }
 
 TEST_P(PhoneCall, VideoBothWaysAndCameraOffStopsOutgoingVideo) {

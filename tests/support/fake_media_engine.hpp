@@ -35,7 +35,10 @@ class FakeCallMedia final : public wazo::media::CallMedia {
     if (r) set_negotiated(intersect(local_direction(), flip(peer)));
     return r;
   }
-  void close() override { session_.close(); }
+  void close() override {
+    set_bridge(nullptr);
+    session_.close();
+  }
 
   void set_local_direction(Direction d) override {
     {
@@ -68,6 +71,18 @@ class FakeCallMedia final : public wazo::media::CallMedia {
   wazo::Result<void> set_audio_sink(wazo::media::AudioSink) override { return {}; }
   void set_output_volume(double v) override { volume_ = v; }
   [[nodiscard]] wazo::media::CallStats stats() const override { return {}; }
+  void set_bridge(std::shared_ptr<wazo::media::AudioBridge> bridge) override {
+    std::lock_guard lock(mutex_);
+    bridge_ = std::move(bridge);
+  }
+  [[nodiscard]] bool bridged() const override {
+    std::lock_guard lock(mutex_);
+    return bridge_ != nullptr;
+  }
+  [[nodiscard]] std::shared_ptr<wazo::media::AudioBridge> bridge() const {
+    std::lock_guard lock(mutex_);
+    return bridge_;
+  }
 
   [[nodiscard]] FakeMediaSession& session() { return session_; }
   [[nodiscard]] bool video_wanted() const { return video_wanted_; }
@@ -112,6 +127,7 @@ class FakeCallMedia final : public wazo::media::CallMedia {
   std::atomic<bool> video_wanted_;
   std::atomic<int> ice_restarts_{0};
   std::atomic<double> volume_{1.0};
+  std::shared_ptr<wazo::media::AudioBridge> bridge_;
   wazo::Emitter emitter_;
 };
 

@@ -207,6 +207,18 @@ class Phone {
   // Sets Wazo's call id of a call (the seed's setCallSessionCallId, from a calld event).
   Result<void> set_call_id(const std::string& sip_call_id, std::string call_id);
 
+  // ---- ad hoc conference, mixed by this phone (WebRTCClient::merge): every call in it hears us and the others.
+  // Calls in it have CallSession::conference set. A call that ends leaves it.
+  Async<void> start_conference(const std::vector<CallSession>& calls);  // resumes the held ones
+  Async<void> add_to_conference(const CallSession& call);
+  Async<void> hold_conference(const std::vector<CallSession>& calls);  // they stay in the conference, held
+  Async<void> resume_conference(const std::vector<CallSession>& calls);
+  Result<void> mute_conference(const std::vector<CallSession>& calls);  // our voice only: the others still talk
+  Result<void> unmute_conference(const std::vector<CallSession>& calls);
+  Async<void> remove_from_conference(const std::vector<CallSession>& calls);  // they leave it, held
+  Async<void> hangup_conference(const std::vector<CallSession>& calls);
+  [[nodiscard]] std::vector<CallSession> conference_calls() const;  // oldest first
+
   // ---- state
   [[nodiscard]] bool has_an_active_call() const;  // an established call, or an outgoing one not yet answered
   [[nodiscard]] bool has_incoming_call() const;   // an incoming call ringing

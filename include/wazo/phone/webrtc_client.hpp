@@ -88,6 +88,7 @@ struct WebRtcConfig {
   std::chrono::milliseconds dtmf_duration{100};
   std::chrono::milliseconds dtmf_gap{70};               // between the tones of a string
   std::chrono::milliseconds network_stats_interval{0};  // > 0: NetworkStats per established call at this rate
+  int max_merge_sessions = 4;  // calls in one ad hoc conference (the seed's MAX_MERGE_SESSIONS)
 
   // Last word on the user agent (the seed's uaConfigOverrides): timers, keep-alive, register expiry, ...
   std::function<void(sip::UserAgentOptions&)> ua_overrides;
@@ -213,6 +214,10 @@ struct SessionNetworkStats {  // every `network_stats_interval` while the call i
   sip::Session session;
   media::CallStats stats;
 };
+struct SessionMerged {  // the call joined (merged) or left the ad hoc conference
+  sip::Session session;
+  bool merged = false;
+};
 struct SessionMediaError {  // a media failure (device gone, encoder error); the call goes on without that stream
   sip::Session session;
   Error error;
@@ -314,6 +319,19 @@ class WebRTCClient {
   [[nodiscard]] Result<media::CallStats> stats(const sip::Session& session) const;
   [[nodiscard]] bool has_video(const sip::Session& session) const;
   [[nodiscard]] std::vector<sip::Session> sessions() const;  // live calls, oldest first
+
+  // ---- ad hoc conference, mixed here (the seed's merge / addToMerge / removeFromMerge / unmerge)
+  // Each merged call's peer hears us and every other merged peer (their audio is mixed into what we send it); we
+  // hear them all. Merging resumes a call we held. At most `max_merge_sessions` calls; a call that ends leaves.
+  // While merged, mute silences our voice only: the others still hear each other. Held, a call hears nobody.
+  Async<void> merge(std::vector<sip::Session> sessions);
+  Async<void> add_to_merge(const sip::Session& session);
+  // Leaves the conference; `hold`: the call is then held (the seed's default).
+  Async<void> remove_from_merge(const sip::Session& session, bool hold = true);
+  // Every one of `sessions` leaves the conference; all but the last are held, the last stays active.
+  Async<void> unmerge(std::vector<sip::Session> sessions);
+  [[nodiscard]] bool is_conference(const sip::Session& session) const;
+  [[nodiscard]] std::vector<sip::Session> merged_sessions() const;  // oldest first
 
   // ---- devices (apply to live calls and to the next ones)
   Result<void> change_audio_input_device(std::string device_id);

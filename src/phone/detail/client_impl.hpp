@@ -34,6 +34,7 @@ struct CallState {
   bool transfer_pending = false;  // our REFER was accepted: a BYE from the peer now means the transfer is done
   bool ended = false;
   bool ice_down = false;
+  bool merged = false;  // in the ad hoc conference (Impl::conference)
   int ice_attempts = 0;
   std::optional<media::VideoSource> video_before_share;
   std::unique_ptr<boost::asio::steady_timer> stats_timer;
@@ -62,6 +63,7 @@ struct WebRTCClient::Impl : std::enable_shared_from_this<WebRTCClient::Impl> {
   std::vector<std::shared_ptr<detail::CallState>> calls;
   bool started = false;
   std::vector<Promise<void>> register_waiters;
+  std::shared_ptr<media::AudioBridge> conference;  // the merged calls' mixer, while there are some
 
   std::unique_ptr<boost::asio::steady_timer> heartbeat_timer;
   bool heartbeat_on = false;
@@ -99,6 +101,8 @@ namespace detail {
 WebRTCClient make_client(Runtime& runtime, WebRtcConfig config, std::shared_ptr<media::MediaEngine> engine);
 // The SIP WebSocket URL the config names ("" when it names none).
 std::string websocket_url(const WebRtcConfig& config);
+// Resolves once every part has: with the first error, else success.
+Async<void> when_all(Runtime& runtime, std::vector<Async<void>> parts);
 // Whether an SDP has a video m-line with a non-zero port.
 bool sdp_has_video(std::string_view sdp);
 // "Signal=5\r\nDuration=160" → '5' (0 when there is none).
