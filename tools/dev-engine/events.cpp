@@ -73,4 +73,15 @@ Event user_forward_updated(const User& u, const std::string& forward, const Forw
                     "events.config.users." + u.uuid + ".forwards." + forward + ".updated", u.tenant_uuid, u.uuid);
 }
 
+Event call_event(const std::string& name, const Json& call, const std::string& tenant_uuid,
+                 const std::string& user_uuid) {
+  return user_event(name, call, "events.calls." + user_uuid, tenant_uuid, user_uuid);
+}
+
+Event call_hold_event(bool held, const std::string& call_id, const std::string& tenant_uuid,
+                      const std::string& user_uuid) {
+  return user_event(held ? "call_held" : "call_resumed", {{"call_id", call_id}, {"user_uuid", user_uuid}},
+                    "events.calls." + user_uuid, tenant_uuid, user_uuid);
+}
+
 }  // namespace wazo::engine::events

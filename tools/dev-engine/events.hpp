@@ -20,5 +20,11 @@ Event user_room_message_created(const Json& message, const std::string& room_uui
 // users_services_{service}_updated / users_forwards_{forward}_updated.
 Event user_service_updated(const User& u, const std::string& service, bool enabled);
 Event user_forward_updated(const User& u, const std::string& forward, const Forward& f);
+// calld's call_created / call_answered / call_updated / call_ended: `call` is the Call model of the user's leg.
+Event call_event(const std::string& name, const Json& call, const std::string& tenant_uuid,
+                 const std::string& user_uuid);
+// calld's call_held / call_resumed of one leg.
+Event call_hold_event(bool held, const std::string& call_id, const std::string& tenant_uuid,
+                      const std::string& user_uuid);
 
 }  // namespace wazo::engine::events

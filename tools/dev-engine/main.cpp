@@ -5,7 +5,8 @@
 //                   [--verbose]
 //
 // Serves wazo-auth (/api/auth/0.1), wazo-chatd (/api/chatd/1.0: presences, rooms, messages), wazo-confd
-// (/api/confd/1.1: infos, users and their lines and SIP endpoints, services, forwards), wazo-websocketd
+// (/api/confd/1.1: infos, users and their lines and SIP endpoints, services, forwards), wazo-calld
+// (/api/calld/1.0: the user's calls through the SIP proxy, listed and hung up; call_* events), wazo-websocketd
 // (GET /api/websocketd/ with Upgrade: websocket, protocol v1 and v2), with the bus events of those services
 // delivered to the websockets, and a SIP registrar and proxy over WebSocket for the users' lines (GET
 // /api/asterisk/ws, Sec-WebSocket-Protocol: sip; digest auth with the lines' credentials; see sip_proxy.hpp).
@@ -46,6 +47,7 @@
 
 #include "auth_service.hpp"
 #include "bus.hpp"
+#include "calld_service.hpp"
 #include "chatd_service.hpp"
 #include "confd_service.hpp"
 #include "dev_routes.hpp"
@@ -255,6 +257,7 @@ int main(int argc, char** argv) {
   boost::asio::io_context io;
   SipProxy sip(state, bus, SipOptions{.min_expires = options.sip_min_expires, .verbose = options.verbose});
   SipHub sip_hub(io, sip);
+  add_calld_routes(router, state, sip);
   add_dev_routes(router, state, bus, hub, &sip);
   router.add(http::verb::get, "/api/websocketd", [](Call&) {
     return json_reply(426, api_error_body("Upgrade Required: this is a WebSocket endpoint", "upgrade-required"));

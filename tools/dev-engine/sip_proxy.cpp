@@ -72,7 +72,7 @@ void pop_via(Message& m) {
 }  // namespace
 
 SipProxy::SipProxy(State& state, Bus& bus, SipOptions options)
-    : state_(state), bus_(bus), options_(std::move(options)), tag_seed_(random_token(6)) {
+    : state_(state), bus_(bus), options_(std::move(options)), tag_seed_(random_token(6)), calls_(bus) {
   const std::string secret = random_token(32);
   sha256_ = std::make_unique<DigestServer>(DigestServer::Options{.realm = options_.realm,
                                                                  .secret = secret,
@@ -98,6 +98,10 @@ void SipProxy::set_local(std::string host, std::uint16_t port, bool secure) {
 void SipProxy::attach(Peer& p) { peers_[p.id] = &p; }
 
 void SipProxy::detach(Peer& p) {
+  for (const auto& sip_call_id : calls_.calls_on_peer(p.id)) {
+    if (RelayedCall* call = calls_.find(sip_call_id); call != nullptr) end_call(*call, p.id);
+    calls_.end(sip_call_id);
+  }
   peers_.erase(p.id);
   for (auto it = contacts_.begin(); it != contacts_.end();) {
     it = it->second == p.id ? contacts_.erase(it) : std::next(it);
@@ -132,12 +136,12 @@ std::size_t SipProxy::registrations() const {
 }
 
 Json SipProxy::metrics() const {
-  return Json{{"connections", peers_.size()},   {"registrations", registrations()},
-              {"aors", bindings_.size()},       {"transactions", transactions_.size()},
-              {"requests", requests_},          {"responses", responses_},
-              {"forwarded", forwarded_},        {"rejected", rejected_},
-              {"parse_errors", parse_errors_},  {"registers_ok", registers_ok_},
-              {"auth_failures", auth_failures_}};
+  return Json{{"connections", peers_.size()},    {"registrations", registrations()},
+              {"aors", bindings_.size()},        {"transactions", transactions_.size()},
+              {"requests", requests_},           {"responses", responses_},
+              {"forwarded", forwarded_},         {"rejected", rejected_},
+              {"parse_errors", parse_errors_},   {"registers_ok", registers_ok_},
+              {"auth_failures", auth_failures_}, {"calls", calls_.size()}};
 }
 
 void SipProxy::log(const Peer& p, const char* direction, const Message& m) const {
@@ -226,7 +230,10 @@ void SipProxy::on_request(Peer& p, Message& m) {
     return;
   }
   const bool in_dialog = m.to()->tag().has_value();
-  if (in_dialog) return route_in_dialog(p, m);
+  if (in_dialog) {
+    track_in_dialog(m);
+    return route_in_dialog(p, m);
+  }
   if (m.method() == "REGISTER") return on_register(p, m);
   const Uri& ruri = m.request_uri();
   if (ruri.user.empty()) {
@@ -249,8 +256,9 @@ void SipProxy::on_request(Peer& p, Message& m) {
 }
 
 void SipProxy::route_to_user(Peer& p, Message& m, User& target, bool authenticated_already) {
+  User* caller = nullptr;
   if (!authenticated_already) {
-    User* caller = authenticate(p, m, true);
+    caller = authenticate(p, m, true);
     if (caller == nullptr) return;
     // A local From must be the authenticated line.
     if (User* from_user = state_.user_by_sip(std::string(m.from()->uri.user));
@@ -276,7 +284,33 @@ void SipProxy::route_to_user(Peer& p, Message& m, User& target, bool authenticat
   }
   m.set_request_uri(newest.uri);
   const bool record_route = creates_dialog(m.method());
+  RelayedCall* call = nullptr;
+  std::string upstream_key;
+  if (caller != nullptr && m.method() == "INVITE" && calls_.find(m.call_id()) == nullptr) {
+    call = &calls_.create(m, *caller, target, p.id, downstream->id);
+    m.set_header("X-Wazo-Call-ID", call->callee.call_id);
+    if (auto via = m.top_via()) upstream_key = std::to_string(p.id) + "|" + std::string(via->branch()) + "|INVITE";
+  }
   forward(p, std::move(m), *downstream, record_route);
+  if (call != nullptr) {
+    if (auto it = by_upstream_.find(upstream_key); it != by_upstream_.end()) call->invite_branch = it->second;
+  }
+}
+
+void SipProxy::track_in_dialog(const Message& m) {
+  RelayedCall* call = calls_.find(m.call_id());
+  if (call == nullptr) return;
+  auto from = m.from();
+  const bool from_caller = from && from->tag().value_or("") == call->caller_tag;
+  if (auto cseq = m.cseq()) {
+    std::uint32_t& highest = from_caller ? call->caller_cseq : call->callee_cseq;
+    highest = std::max(highest, cseq->number);
+  }
+  if (m.method() == "BYE") {
+    calls_.end(m.call_id());
+  } else if (m.method() == "INVITE" && call->answered && m.content_type() == "application/sdp") {
+    calls_.reoffer(*call, from_caller, m.body());
+  }
 }
 
 void SipProxy::route_in_dialog(Peer& p, Message& m) {
@@ -353,6 +387,15 @@ void SipProxy::on_response(Peer& p, Message& m) {
     tx.final_status = m.status();
     tx.completed = steady::now();
   }
+  if (RelayedCall* call = calls_.find(m.call_id()); call != nullptr && !call->answered && cseq &&
+                                                    cseq->method == "INVITE" && cseq->number == call->invite_cseq &&
+                                                    m.from() && m.from()->tag().value_or("") == call->caller_tag) {
+    if (m.status() >= 200 && m.status() < 300) {
+      calls_.answer(*call, m);
+    } else if (m.status() >= 300) {
+      calls_.end(m.call_id());
+    }
+  }
   Peer* upstream = peer(tx.upstream);
   if (upstream == nullptr) return;
   pop_via(m);
@@ -368,9 +411,15 @@ void SipProxy::on_cancel(Peer& p, Message& m) {
   if (tx == transactions_.end()) return reply(p, m, 481);
   reply(p, m, 200);
   if (tx->second.final_status != 0) return;  // too late: the final answer is on its way
-  Peer* downstream = peer(tx->second.downstream);
+  calls_.end(m.call_id());
+  auto reason = m.header("Reason");
+  cancel_downstream(tx->second, reason);
+}
+
+void SipProxy::cancel_downstream(const Transaction& tx, std::optional<std::string_view> reason) {
+  Peer* downstream = peer(tx.downstream);
   if (downstream == nullptr) return;
-  const Message& invite = tx->second.forwarded;
+  const Message& invite = tx.forwarded;
   Message cancel = Message::request("CANCEL", invite.request_uri());
   for (const auto& h : invite.headers()) {
     if (h.name == "Via") {  // only ours, the first
@@ -384,8 +433,67 @@ void SipProxy::on_cancel(Peer& p, Message& m) {
       cancel.add_header(h.name, h.value);
   }
   cancel.add_header("CSeq", std::to_string(invite.cseq() ? invite.cseq()->number : 1) + " CANCEL");
-  if (auto reason = m.header("Reason")) cancel.add_header("Reason", std::string(*reason));
+  if (reason) cancel.add_header("Reason", std::string(*reason));
   send(*downstream, cancel);
+}
+
+SipProxy::HangUp SipProxy::hang_up(const std::string& call_id, const std::string& user_uuid) {
+  RelayedCall* call = calls_.find_by_leg(call_id);
+  if (call == nullptr) return HangUp::unknown;
+  const CallLeg& leg = call->caller.call_id == call_id ? call->caller : call->callee;
+  if (leg.user_uuid != user_uuid) return HangUp::not_owner;
+  const std::string sip_call_id = call->sip_call_id;
+  end_call(*call);
+  calls_.end(sip_call_id);
+  return HangUp::done;
+}
+
+void SipProxy::end_call(RelayedCall& call, std::uint64_t gone) {
+  if (call.answered) {
+    if (call.callee_peer != gone) {
+      send_bye(call.callee_peer, call.callee_contact, call.from, call.to, call.sip_call_id, ++call.caller_cseq);
+    }
+    if (call.caller_peer != gone) {
+      send_bye(call.caller_peer, call.caller_contact, call.to, call.from, call.sip_call_id, ++call.callee_cseq);
+    }
+    return;
+  }
+  auto tx = transactions_.find(call.invite_branch);
+  if (tx == transactions_.end() || tx->second.final_status != 0) return;
+  if (call.callee_peer != gone) {
+    // Its 487 goes back to the caller through the INVITE transaction.
+    cancel_downstream(tx->second, "Q.850;cause=16;text=\"Normal Clearing\"");
+    return;
+  }
+  Peer* upstream = peer(tx->second.upstream);
+  if (upstream == nullptr || upstream->id == gone) return;
+  tx->second.final_status = 480;
+  tx->second.completed = steady::now();
+  Message received = tx->second.forwarded;
+  pop_via(received);
+  reply(*upstream, received, 480);
+}
+
+// A BYE from the proxy on behalf of the other end of the dialog (calld's hang-up, a lost connection). Its response
+// has no transaction here: on_response drops it.
+void SipProxy::send_bye(std::uint64_t peer_id, const sip::Uri& target, const std::string& from, const std::string& to,
+                        const std::string& call_id, std::uint32_t cseq) {
+  Peer* p = peer(peer_id);
+  if (p == nullptr) return;
+  Message bye = Message::request("BYE", target);
+  sip::Via via;
+  via.transport = transport_;
+  via.host = host_;
+  via.port = port_;
+  via.params.set("branch", std::string(branch_magic) + "-wde-" + random_token(12));
+  bye.add_header("Via", via.str());
+  bye.add_header("Max-Forwards", "70");
+  bye.add_header("From", from);
+  bye.add_header("To", to);
+  bye.add_header("Call-ID", call_id);
+  bye.add_header("CSeq", std::to_string(cseq) + " BYE");
+  bye.add_header("Reason", "Q.850;cause=16;text=\"Normal Clearing\"");
+  send(*p, bye);
 }
 
 void SipProxy::on_ack(Peer& p, Message& m) {

@@ -12,6 +12,10 @@
 //   CANCEL      answered 200 and sent to the same branch; ACK for a non-2xx follows the INVITE's branch.
 //   in-dialog   (To tag) our Route popped, then routed by the request URI (a Contact seen on a connection).
 //   OPTIONS     to the engine itself (no user part): 200 (heartbeat), no authentication.
+//   calls       an initial INVITE between two users' lines is a call for calld (calls.hpp): two legs and their
+//               events, X-Wazo-Call-ID (the callee's leg) added to the forwarded INVITE; its 2xx answers it,
+//               re-INVITEs hold and resume it, BYE / CANCEL / a final error / a lost connection end it.
+//               hang_up() ends one from the engine (BYE to both ends, or CANCEL before the answer).
 // Bodies (SDP) pass through untouched. Passwords and digest responses are never logged.
 #pragma once
 
@@ -19,11 +23,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bus.hpp"
+#include "calls.hpp"
 #include "state.hpp"
 #include "wazo/sip/message.hpp"
 
@@ -71,6 +77,11 @@ class SipProxy {
   [[nodiscard]] std::size_t connections() const { return peers_.size(); }
   [[nodiscard]] Json metrics() const;
 
+  // calld: the user's live call legs (the Call model), and a hang-up of one of them.
+  [[nodiscard]] Json calls_of(const std::string& user_uuid) const { return calls_.calls_of(user_uuid); }
+  enum class HangUp : std::uint8_t { done, unknown, not_owner };
+  HangUp hang_up(const std::string& call_id, const std::string& user_uuid);
+
  private:
   struct Binding {
     std::string key;      // +sip.instance;reg-id, or the contact URI
@@ -97,6 +108,14 @@ class SipProxy {
   void on_cancel(Peer& peer, sip::Message& m);
   void on_ack(Peer& peer, sip::Message& m);
   void route_in_dialog(Peer& peer, sip::Message& m);
+  // An in-dialog request of a relayed call: BYE ends it, a re-INVITE's offer may hold or resume it.
+  void track_in_dialog(const sip::Message& m);
+  // Ends a relayed call from the proxy itself: BYE to both ends once answered, else CANCEL towards the callee
+  // (or, the callee gone, 480 to the caller). `gone`: a connection that is closing (nothing is sent to it).
+  void end_call(RelayedCall& call, std::uint64_t gone = 0);
+  void send_bye(std::uint64_t peer_id, const sip::Uri& target, const std::string& from, const std::string& to,
+                const std::string& call_id, std::uint32_t cseq);
+  void cancel_downstream(const Transaction& tx, std::optional<std::string_view> reason);
   void route_to_user(Peer& peer, sip::Message& m, User& target, bool authenticated_already);
   // Sends `m` to `downstream` with our Via (a new branch, or `branch`); stateful unless it is an ACK.
   void forward(Peer& upstream, sip::Message m, Peer& downstream, bool record_route, std::string branch = {});
@@ -125,6 +144,7 @@ class SipProxy {
   std::uint16_t port_ = 0;
   std::string transport_ = "WS";
   std::string tag_seed_;
+  CallRegistry calls_;
 
   std::map<std::uint64_t, Peer*> peers_;
   std::map<std::string, std::vector<Binding>> bindings_;  // by AOR user (the line username, lower case)
