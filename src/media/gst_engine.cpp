@@ -916,8 +916,10 @@ Result<void> Call::link_send(Kind kind, int mline, int pt, const std::string& co
             ",payload=" + std::to_string(pt) + ",clock-rate=8000\"";
   } else if (kind == Kind::audio) {
     // Pitfall 5: encoding-params=2, or webrtcbin writes OPUS/48000 without the channel count.
-    chain = std::string(kMixPoint) + " ! queue max-size-time=100000000 leaky=downstream ! opusenc bitrate=" +
-            std::to_string(options_.audio_bitrate) + " ! rtpopuspay pt=" + std::to_string(pt) +
+    // No queue before the encoder: the source is live and has its own thread already (one hop less per buffer).
+    chain = std::string(kMixPoint) +
+            " ! opusenc complexity=" + std::to_string(std::clamp(options_.audio_complexity, 0, 10)) +
+            " bitrate=" + std::to_string(options_.audio_bitrate) + " ! rtpopuspay pt=" + std::to_string(pt) +
             " ! capsfilter caps=\"application/x-rtp,media=audio,encoding-name=OPUS,payload=" + std::to_string(pt) +
             ",clock-rate=48000,encoding-params=(string)2,minptime=(string)10,useinbandfec=(string)1\"";
   } else {
