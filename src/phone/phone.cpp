@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <mutex>
 #include <utility>
 
 #include "phone/detail/client_impl.hpp"
+#include "wazo/events/websocket_client.hpp"
 #include "wazo/sip/message.hpp"
 
 namespace wazo::phone {
@@ -96,6 +98,8 @@ struct Phone::Impl : std::enable_shared_from_this<Phone::Impl> {
   std::vector<Subscription> subs;
   mutable std::mutex mutex;
   std::vector<Entry> entries;  // live calls, oldest first
+  // sip_call_id → Wazo call id from calld events that came before their call's INVITE (oldest dropped first).
+  std::deque<std::pair<std::string, std::string>> early_call_ids;
   std::string ring_device;
   double ring_volume = 1.0;
 
@@ -128,6 +132,14 @@ struct Phone::Impl : std::enable_shared_from_this<Phone::Impl> {
     auto& c = e.snap;
     c.sip_call_id = s.call_id();
     c.call_id = wazo_call_id(s);
+    if (c.call_id.empty()) {
+      const auto it = std::find_if(early_call_ids.begin(), early_call_ids.end(),
+                                   [&](const auto& p) { return p.first == c.sip_call_id; });
+      if (it != early_call_ids.end()) {
+        c.call_id = it->second;
+        early_call_ids.erase(it);
+      }
+    }
     const sip::Identity remote = s.remote_identity();
     c.number = remote.number;
     c.display_name = remote.display_name.empty() ? remote.number : remote.display_name;
@@ -674,6 +686,33 @@ Result<media::CallStats> Phone::stats(const CallSession& call) const {
   auto s = impl_->session_of(call);
   if (!s) return no_call();
   return impl_->client.stats(*s);
+}
+
+Subscription Phone::follow_call_events(events::WebSocketClient& ws) {
+  std::weak_ptr<Impl> weak = impl_;
+  auto apply = [weak](const std::string& sip_call_id, const std::string& call_id) {
+    auto self = weak.lock();
+    if (!self || sip_call_id.empty() || call_id.empty()) return;
+    std::lock_guard lock(self->mutex);
+    for (auto& e : self->entries) {
+      if (e.snap.sip_call_id == sip_call_id) {
+        e.snap.call_id = call_id;
+        return;
+      }
+    }
+    auto& early = self->early_call_ids;
+    std::erase_if(early, [&](const auto& p) { return p.first == sip_call_id; });
+    early.emplace_back(sip_call_id, call_id);
+    if (early.size() > 64) early.pop_front();
+  };
+  auto subs = std::make_shared<std::vector<Subscription>>();
+  subs->push_back(
+      ws.on<events::CallCreated>([apply](const events::CallCreated& e) { apply(e.sip_call_id, e.call_id); }));
+  subs->push_back(
+      ws.on<events::CallAnswered>([apply](const events::CallAnswered& e) { apply(e.sip_call_id, e.call_id); }));
+  subs->push_back(
+      ws.on<events::CallUpdated>([apply](const events::CallUpdated& e) { apply(e.sip_call_id, e.call_id); }));
+  return Subscription([subs] { subs->clear(); });
 }
 
 Result<void> Phone::set_call_id(const std::string& sip_call_id, std::string call_id) {

@@ -660,6 +660,8 @@ void WebRTCClient::Impl::heartbeat_tick(std::uint64_t generation) {
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)});
     } else if (missed >= self->config.max_heartbeats) {
       self->emitter.emit(HeartbeatTimeout{missed});
+      // The seed: a server that stopped answering is given up on; a new connection (and REGISTER) follows.
+      self->ua->reconnect("heartbeat timeout");
     }
     if (!self->heartbeat_timer) self->heartbeat_timer = std::make_unique<boost::asio::steady_timer>(self->rt.context());
     self->heartbeat_timer->expires_after(self->config.heartbeat_delay);
@@ -894,6 +896,8 @@ void WebRTCClient::close() {
   stop_heartbeat();
   impl_->ua->close();
 }
+
+void WebRTCClient::attempt_reconnection() { impl_->ua->reconnect("reconnection requested"); }
 
 Result<sip::Session> WebRTCClient::call(std::string number, CallOptions options) {
   return impl_->invite(std::move(number), std::move(options), {}, std::nullopt);

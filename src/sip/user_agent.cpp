@@ -921,6 +921,12 @@ void UserAgent::close() {
   asio::post(impl_->rt.context(), [self = impl_] { self->close_now("closed"); });
 }
 
+void UserAgent::reconnect(std::string reason) {
+  asio::post(impl_->rt.context(), [self = impl_, reason = std::move(reason)]() mutable {
+    if (!self->closed && self->transport) self->transport->drop(std::move(reason));
+  });
+}
+
 Async<void> UserAgent::register_line() {
   Promise<void> p(impl_->rt.executor());
   auto a = p.async();

@@ -8,6 +8,7 @@
 #include <any>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <functional>
 #include <limits>
 #include <map>
@@ -25,6 +26,7 @@
 #include "kamailio_process.hpp"
 #include "phone/detail/client_impl.hpp"
 #include "wazo/core/runtime.hpp"
+#include "wazo/events/websocket_client.hpp"
 #include "wazo/phone/phone.hpp"
 #include "wazo/rest/api_client.hpp"
 #include "wazo/rest/auth.hpp"
@@ -50,6 +52,7 @@ class Server {
   [[nodiscard]] virtual std::string ws_url() const = 0;
   [[nodiscard]] virtual std::string domain() const = 0;
   [[nodiscard]] virtual Line line(const std::string& who) const = 0;
+  virtual bool freeze(bool frozen) = 0;  // SIGSTOP / SIGCONT: a server that stops answering at all
 };
 
 class Kamailio final : public Server {
@@ -59,6 +62,11 @@ class Kamailio final : public Server {
   std::string ws_url() const override { return kam_.ws_url(); }
   std::string domain() const override { return kam_.options().domain; }
   Line line(const std::string& who) const override { return {who, who + "pw", who}; }
+  bool freeze(bool frozen) override {
+    if (!kam_.running()) return false;
+    for (pid_t p : test::child_pids(kam_.pid())) ::kill(p, frozen ? SIGSTOP : SIGCONT);
+    return ::kill(kam_.pid(), frozen ? SIGSTOP : SIGCONT) == 0;
+  }
 
  private:
   test::KamailioProcess kam_;
@@ -78,6 +86,9 @@ class Engine final : public Server {
     return {"carolwebrtc", "Hb6yR1uw5JsD", "1003"};
   }
   [[nodiscard]] std::string url() const { return engine_.url(); }
+  bool freeze(bool frozen) override {
+    return engine_.running() && ::kill(engine_.pid(), frozen ? SIGSTOP : SIGCONT) == 0;
+  }
 
  private:
   test::EngineProcess engine_;
@@ -632,6 +643,47 @@ TEST_P(PhoneTest, FakeMediaConferenceMergesResumesLeavesAndHolds) {
   ASSERT_TRUE(bob->rec.wait<CallEnded>(ended(b.sip_call_id)));
 }
 
+// The seed's heartbeat timeout: a server that stops answering (frozen with SIGSTOP, the fault no live server
+// shows on demand) is given up on after max_heartbeats OPTIONS, and the client connects and registers again.
+TEST_P(PhoneTest, FaultFrozenServerHeartbeatTimeoutReconnectsAndRegistersAgain) {
+  auto engine = std::make_shared<test::FakeMediaEngine>("alice");
+  auto client = detail::make_client(rt_,
+                                    {.websocket_url = server_->ws_url(),
+                                     .authorization_user = server_->line("alice").user,
+                                     .password = server_->line("alice").password,
+                                     .domain = server_->domain(),
+                                     .heartbeat_delay = 100ms,
+                                     .heartbeat_timeout = 300ms,
+                                     .max_heartbeats = 2},
+                                    engine);
+  Phone phone(client);
+  Recorder rec;
+  rec.record<HeartbeatTimeout>(phone);
+  rec.record<Registered>(phone);
+  rec.record<Disconnected>(phone);
+  ASSERT_TRUE(phone.register_ua().get());
+  phone.start_heartbeat();
+  std::this_thread::sleep_for(400ms);  // answered heartbeats
+  EXPECT_EQ(rec.count<HeartbeatTimeout>(), 0U);
+  ASSERT_TRUE(server_->freeze(true));
+  auto timeout = rec.wait<HeartbeatTimeout>();
+  server_->freeze(false);
+  ASSERT_TRUE(timeout);
+  EXPECT_EQ(timeout->missed, 2);
+  ASSERT_TRUE(rec.wait<Disconnected>()) << "the connection was not dropped";
+  for (int i = 0; i < 300 && rec.count<Registered>() < 2; ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_GE(rec.count<Registered>(), 2U) << "no new registration after the reconnection";
+  EXPECT_TRUE(phone.is_registered());
+
+  // attempt_reconnection() does the same on demand.
+  const auto before = rec.count<Registered>();
+  client.attempt_reconnection();
+  for (int i = 0; i < 300 && rec.count<Registered>() <= before; ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_GT(rec.count<Registered>(), before);
+  phone.stop_heartbeat();
+  client.close();
+}
+
 TEST_P(PhoneTest, FakeMediaUnknownCallsAndHeartbeat) {
   auto alice = party("alice");
   CallSession ghost;
@@ -843,6 +895,58 @@ TEST_P(PhoneTest, FakeMediaRingVolumeAndRingDeviceAreKeptForTheApp) {
   EXPECT_EQ(phone.ring_device(), "usb-headset");
   ASSERT_TRUE(bob->phone.hangup(b_call).get());
   ASSERT_TRUE(alice->rec.wait<CallEnded>());
+}
+
+// CallSession from calld events: the engine's call_created carries each leg's Wazo call id; the callee also gets it
+// in X-Wazo-Call-ID, the caller only from the event, which follow_call_events() applies by SIP Call-ID.
+TEST_P(PhoneTest, FakeMediaCallIdsFromCalldEventsAndTheInviteHeader) {
+  auto* engine = dynamic_cast<Engine*>(server_.get());
+  if (engine == nullptr) GTEST_SKIP() << "Kamailio has no calld";
+  rest::ApiClient api(rt_, rest::ClientOptions{.server = engine->url(), .client_id = "wazo-tests"});
+  ASSERT_TRUE(api.auth().log_in({.username = "alice", .password = "secret"}).get());
+  events::WebSocketClient ws(api,
+                             events::WebSocketOptions{.events = {"call_created", "call_answered", "call_updated"}});
+  std::mutex m;
+  std::vector<events::CallCreated> created;
+  auto seen = ws.on<events::CallCreated>([&](const events::CallCreated& e) {
+    std::lock_guard lock(m);
+    created.push_back(e);
+  });
+  ws.connect();
+  auto open = ws.when_open().get_for(10s);
+  ASSERT_TRUE(open && open->ok());
+
+  auto alice = party("alice");
+  auto bob = party("bob");
+  auto follow = alice->phone.follow_call_events(ws);
+  auto [a, b] = connect(*alice, *bob);
+  EXPECT_FALSE(b.call_id.empty()) << "bob's INVITE had no X-Wazo-Call-ID";
+  std::optional<CallSession> mine;
+  for (int i = 0; i < 100; ++i) {
+    mine = alice->phone.find(a.sip_call_id);
+    if (mine && !mine->call_id.empty()) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(mine);
+  ASSERT_FALSE(mine->call_id.empty()) << "alice's call id never came from her call_created";
+  {
+    std::lock_guard lock(m);
+    auto it = std::find_if(created.begin(), created.end(),
+                           [&](const events::CallCreated& e) { return e.sip_call_id == a.sip_call_id; });
+    ASSERT_NE(it, created.end());
+    EXPECT_EQ(it->call_id, mine->call_id);
+    EXPECT_TRUE(it->is_caller);
+  }
+  EXPECT_NE(mine->call_id, b.call_id) << "each leg has its own call id";
+  // The call is found by either id, and events from now on carry it.
+  ASSERT_TRUE(alice->phone.find(mine->call_id));
+  ASSERT_TRUE(alice->phone.hold(*mine).get());
+  auto held = alice->rec.wait<CallHeld>();
+  ASSERT_TRUE(held);
+  EXPECT_EQ(held->call.call_id, mine->call_id);
+  follow.reset();
+  ASSERT_TRUE(alice->phone.hangup(a).get());
+  ws.close();
 }
 
 // ------------------------------------------------------------------------------------------------ confd

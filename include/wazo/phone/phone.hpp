@@ -32,6 +32,10 @@
 #include "wazo/phone/call_session.hpp"
 #include "wazo/phone/webrtc_client.hpp"
 
+namespace wazo::events {
+class WebSocketClient;
+}
+
 namespace wazo::phone {
 
 // The seed's `new WebRTCPhone(client, audioDeviceOutput, allowVideo, audioDeviceRing)`.
@@ -206,6 +210,11 @@ class Phone {
   [[nodiscard]] Result<media::CallStats> stats(const CallSession& call) const;
   // Sets Wazo's call id of a call (the seed's setCallSessionCallId, from a calld event).
   Result<void> set_call_id(const std::string& sip_call_id, std::string call_id);
+  // Keeps the CallSessions up to date from calld's events on wazo-websocketd (`ws` must be subscribed to
+  // call_created, call_answered and call_updated): Wazo's call id, matched by SIP Call-ID, for calls whose INVITE
+  // had no X-Wazo-Call-ID (the caller's side, and engines older than 26.08, as the seed does). An event that comes
+  // before its INVITE is kept for it (the last 64). Until the Subscription goes.
+  [[nodiscard]] Subscription follow_call_events(events::WebSocketClient& ws);
 
   // ---- ad hoc conference, mixed by this phone (WebRTCClient::merge): every call in it hears us and the others.
   // Calls in it have CallSession::conference set. A call that ends leaves it.

@@ -125,7 +125,7 @@ struct Unregistered {};
 struct RegistrationFailed {
   Error error;  // auth: wrong credentials (with the SIP status); transport; timeout
 };
-struct HeartbeatTimeout {  // `max_heartbeats` OPTIONS in a row went unanswered
+struct HeartbeatTimeout {  // `max_heartbeats` OPTIONS in a row went unanswered: the client then reconnects
   int missed = 0;
 };
 struct HeartbeatAnswered {  // the seed's setOnHeartbeatCallback
@@ -279,6 +279,8 @@ class WebRTCClient {
   Async<void> stop();
   // At once: calls end (cause transport), no unregister.
   void close();
+  // Drops the connection and connects again, then registers (the seed's attemptReconnection); live calls end.
+  void attempt_reconnection();
 
   // ---- calls
   // INVITE `number` (an extension, a user, or a SIP URI). Fails at once only when the media cannot be made or the
@@ -342,7 +344,8 @@ class WebRTCClient {
   Result<void> set_audio_source(const sip::Session& session, media::AudioSource source);
   Result<void> set_audio_sink(const sip::Session& session, media::AudioSink sink);
 
-  // ---- heartbeat (SIP OPTIONS every heartbeat_delay; HeartbeatTimeout after max_heartbeats misses)
+  // ---- heartbeat (SIP OPTIONS every heartbeat_delay; after max_heartbeats misses in a row, HeartbeatTimeout and
+  // the connection is dropped and made again, as by attempt_reconnection(); the heartbeat goes on)
   void start_heartbeat();
   void stop_heartbeat();
   [[nodiscard]] bool has_heartbeat() const;

@@ -351,6 +351,9 @@ class UserAgent {
   Async<void> stop();
   // Closes at once: no unregister, sessions terminated with cause transport.
   void close();
+  // Drops the connection now, as if it were lost (sessions end with cause transport), then reconnects with the
+  // `reconnect` options' backoff and registers again (the seed's attemptReconnection). Nothing when closed.
+  void reconnect(std::string reason = "reconnection requested");
 
   Async<void> register_line();  // (again) REGISTER and keep refreshing
   Async<void> unregister();     // Expires: 0; stops refreshing
