@@ -127,8 +127,7 @@ RelayedCall& CallRegistry::create(const sip::Message& invite, const User& caller
   call.callee = leg(callee, caller, false);
   auto [it, inserted] = calls_.insert_or_assign(call.sip_call_id, std::move(call));
   RelayedCall& c = it->second;
-  publish("call_created", c, c.caller, c.callee);
-  publish("call_created", c, c.callee, c.caller);
+  publish_to_both("call_created", c);
   return c;
 }
 
@@ -151,15 +150,9 @@ void CallRegistry::answer(RelayedCall& call, const sip::Message& ok) {
   if (auto contacts = ok.contacts(); contacts && !contacts->empty()) call.callee_contact = contacts->front().uri;
   if (ok.content_type() == "application/sdp") call.is_video = call.is_video && sdp_has_video(ok.body());
   call.bridge_id = new_uuid();
-  const auto now = Clock::now();
-  for (CallLeg* leg : {&call.caller, &call.callee}) {
-    leg->status = "Up";
-    leg->answered = now;
-  }
-  publish("call_answered", call, call.caller, call.callee);
-  publish("call_updated", call, call.caller, call.callee);
-  publish("call_answered", call, call.callee, call.caller);
-  publish("call_updated", call, call.callee, call.caller);
+  set_status(call, "Up", &CallLeg::answered);
+  publish_to_both("call_answered", call);
+  publish_to_both("call_updated", call);
 }
 
 // Which leg is held: calld publishes call_held for the channel on which Asterisk raises its Hold event, and
@@ -172,8 +165,7 @@ void CallRegistry::reoffer(RelayedCall& call, bool from_caller, std::string_view
   const bool video = sdp_has_video(sdp);
   if (video != call.is_video) {
     call.is_video = video;
-    publish("call_updated", call, call.caller, call.callee);
-    publish("call_updated", call, call.callee, call.caller);
+    publish_to_both("call_updated", call);
   }
   const auto holds = sdp_holds(sdp);
   if (!holds || *holds == leg.on_hold) return;
@@ -186,13 +178,8 @@ void CallRegistry::end(std::string_view sip_call_id) {
   auto it = calls_.find(sip_call_id);
   if (it == calls_.end()) return;
   RelayedCall& call = it->second;
-  const auto now = Clock::now();
-  for (CallLeg* leg : {&call.caller, &call.callee}) {
-    leg->status = "Down";
-    leg->hung_up = now;
-  }
-  publish("call_ended", call, call.caller, call.callee);
-  publish("call_ended", call, call.callee, call.caller);
+  set_status(call, "Down", &CallLeg::hung_up);
+  publish_to_both("call_ended", call);
   calls_.erase(it);
 }
 
@@ -243,6 +230,19 @@ Json CallRegistry::leg_json(const RelayedCall& call, const CallLeg& leg, const C
 
 void CallRegistry::publish(const std::string& name, const RelayedCall& call, const CallLeg& leg, const CallLeg& peer) {
   bus_.publish(events::call_event(name, leg_json(call, leg, peer), leg.tenant_uuid, leg.user_uuid));
+}
+
+void CallRegistry::publish_to_both(const std::string& name, const RelayedCall& call) {
+  publish(name, call, call.caller, call.callee);
+  publish(name, call, call.callee, call.caller);
+}
+
+void CallRegistry::set_status(RelayedCall& call, const char* status, std::optional<Clock::time_point> CallLeg::*when) {
+  const auto now = Clock::now();
+  for (CallLeg* leg : {&call.caller, &call.callee}) {
+    leg->status = status;
+    leg->*when = now;
+  }
 }
 
 void CallRegistry::publish_hold(bool held, const CallLeg& leg) {

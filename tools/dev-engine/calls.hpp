@@ -87,6 +87,9 @@ class CallRegistry {
   [[nodiscard]] std::string next_call_id();
   [[nodiscard]] static Json leg_json(const RelayedCall& call, const CallLeg& leg, const CallLeg& peer);
   void publish(const std::string& name, const RelayedCall& call, const CallLeg& leg, const CallLeg& peer);
+  void publish_to_both(const std::string& name, const RelayedCall& call);  // the caller's leg, then the callee's
+  // Both legs to `status`, with the time of the change in `when` (answered or hung_up).
+  static void set_status(RelayedCall& call, const char* status, std::optional<Clock::time_point> CallLeg::*when);
   void publish_hold(bool held, const CallLeg& leg);
 
   Bus& bus_;
