@@ -7,20 +7,9 @@
 #include <mutex>
 #include <random>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
-
 #include "events/decoder.hpp"
 #include "events/dispatcher.hpp"
+#include "net/websocket.hpp"
 #include "wazo/rest/api_client.hpp"
 
 namespace wazo::events {
@@ -28,8 +17,8 @@ namespace wazo::events {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
 using detail::Op;
+using net::Endpoint;
 
 std::string_view to_string(ConnectionState state) noexcept {
   switch (state) {
@@ -68,12 +57,6 @@ constexpr int kAuthFailed = 4002;
 constexpr int kAuthExpired = 4003;
 constexpr std::size_t kReadChunk = 64 * 1024;
 
-struct Endpoint {
-  bool tls = true;
-  std::string host;
-  std::string port;
-};
-
 Result<Endpoint> parse_host(std::string_view h) {
   Endpoint e;
   for (const auto& [prefix, tls] :
@@ -111,29 +94,11 @@ struct Outcome {
 };
 
 // One live connection, shared by its reader (the session coroutine), its writer and its heartbeat.
-struct Link {
-  explicit Link(asio::io_context& io)
-      : signal(io, asio::steady_timer::time_point::max()),
-        heartbeat(io),
-        writer_exit(io, asio::steady_timer::time_point::max()) {}
-
-  void send(std::string text) {
-    if (done) return;
-    queue.push_back(std::move(text));
-    signal.cancel();
-  }
-
-  std::deque<std::string> queue;
-  asio::steady_timer signal;               // wakes the writer
-  asio::steady_timer heartbeat;            // the heartbeat's waits
-  asio::steady_timer writer_exit;          // cancelled when the writer has left
-  std::function<void(std::string)> abort;  // drops the connection (the reader then ends)
-  bool done = false;
+struct Link : net::Link {
+  using net::Link::Link;
   bool opened = false;
-  bool writer_finished = false;
   int missed = 0;
   std::uint64_t pong_seq = 0;
-  std::string abort_reason;
 };
 
 }  // namespace
@@ -360,50 +325,8 @@ struct WebSocketClient::Impl : std::enable_shared_from_this<Impl> {
     auto self = shared_from_this();
     auto ep = parse_host(opts.host);
     if (!ep) co_return Outcome{.error = ep.error()};
-    tcp::resolver resolver(rt.context());
-    beast::error_code ec;
-    auto results = co_await resolver.async_resolve(ep->host, ep->port, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec)
-      co_return Outcome{.error = Error(ErrorCategory::transport, "cannot resolve " + ep->host + ": " + ec.message())};
-
-    beast::tcp_stream tcp_stream(rt.context());
-    tcp_stream.expires_after(opts.connection.connect_timeout);
-    co_await tcp_stream.async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      co_return Outcome{.error = Error(ErrorCategory::transport,
-                                       "cannot connect to " + ep->host + ":" + ep->port + ": " + ec.message())};
-    }
-    if (!ep->tls) {
-      websocket::stream<beast::tcp_stream> ws(std::move(tcp_stream));
-      co_return co_await session(ws, *ep);
-    }
-    asio::ssl::context ctx(asio::ssl::context::tls_client);
-    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-    if (opts.connection.tls.insecure) {
-      ctx.set_verify_mode(asio::ssl::verify_none);
-    } else {
-      if (opts.connection.tls.ca_file.empty()) {
-        ctx.set_default_verify_paths(ec);
-      } else {
-        ctx.load_verify_file(opts.connection.tls.ca_file, ec);
-      }
-      if (ec) co_return Outcome{.error = Error(ErrorCategory::transport, "TLS: cannot load the CAs: " + ec.message())};
-      ctx.set_verify_mode(asio::ssl::verify_peer);
-      ctx.set_verify_callback(asio::ssl::host_name_verification(ep->host));
-    }
-    websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(std::move(tcp_stream), ctx);
-    beast::error_code addr_ec;
-    asio::ip::make_address(ep->host, addr_ec);
-    if (addr_ec) {  // SNI, for names only (SSL_set_tlsext_host_name is a macro with a C cast)
-      SSL_ctrl(ws.next_layer().native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-               const_cast<char*>(ep->host.c_str()));
-    }
-    beast::get_lowest_layer(ws).expires_after(opts.connection.connect_timeout);
-    co_await ws.next_layer().async_handshake(asio::ssl::stream_base::client,
-                                             asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return Outcome{.error = Error(ErrorCategory::transport, "TLS handshake failed: " + ec.message())};
-    co_return co_await session(ws, *ep);
+    co_return co_await net::connect<Outcome>(rt.context(), *ep, opts.connection,
+                                             [&](auto& ws) { return session(ws, *ep); });
   }
 
   // One connection: the WebSocket handshake, the v2 set-up, then frames until it ends.
@@ -422,9 +345,7 @@ struct WebSocketClient::Impl : std::enable_shared_from_this<Impl> {
     ws.auto_fragment(false);
     beast::get_lowest_layer(ws).expires_after(opts.connection.connect_timeout);
     websocket::response_type res;
-    const std::string host_header =
-        (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" + ep.port;
-    co_await ws.async_handshake(res, host_header, target, asio::redirect_error(asio::use_awaitable, ec));
+    co_await ws.async_handshake(res, net::host_header(ep), target, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       const int status = static_cast<int>(res.result_int());
       if (status == 401 || status == 403)
@@ -434,41 +355,10 @@ struct WebSocketClient::Impl : std::enable_shared_from_this<Impl> {
     beast::get_lowest_layer(ws).expires_never();
 
     auto link = std::make_shared<Link>(rt.context());
-    link->abort = [weak = std::weak_ptr<Link>(link), &ws](std::string reason) {
-      auto l = weak.lock();
-      if (!l || l->done) return;
-      l->abort_reason = std::move(reason);
-      l->done = true;
-      l->signal.cancel();
-      l->heartbeat.cancel();
-      beast::error_code ignored;
-      beast::get_lowest_layer(ws).socket().shutdown(tcp::socket::shutdown_both, ignored);
-      beast::get_lowest_layer(ws).socket().close(ignored);
-    };
+    net::start_writer(rt.context(), link, ws);  // one write at a time, as Beast requires
     send_frame = [link](std::string text) { link->send(std::move(text)); };
     abort_connection = [link](std::string reason) { link->abort(std::move(reason)); };
 
-    // The writer: one write at a time, as Beast requires.
-    asio::co_spawn(
-        rt.context(),
-        [&ws, link]() -> asio::awaitable<void> {
-          beast::error_code wec;
-          while (!link->done) {
-            if (link->queue.empty()) {
-              link->signal.expires_at(asio::steady_timer::time_point::max());
-              co_await link->signal.async_wait(asio::redirect_error(asio::use_awaitable, wec));
-              continue;
-            }
-            std::string text = std::move(link->queue.front());
-            link->queue.pop_front();
-            ws.text(true);
-            co_await ws.async_write(asio::buffer(text), asio::redirect_error(asio::use_awaitable, wec));
-            if (wec) break;
-          }
-          link->writer_finished = true;
-          link->writer_exit.cancel();
-        },
-        asio::detached);
     asio::co_spawn(rt.context(), heartbeat(self, link), asio::detached);
 
     // The set-up deadline: init and start must come within the connect timeout (plus a margin).
@@ -482,24 +372,18 @@ struct WebSocketClient::Impl : std::enable_shared_from_this<Impl> {
 
     bool init_seen = false;
     beast::flat_buffer buffer;
-    std::size_t message_bytes = 0;
-    bool discarding = false;
     Outcome out;
     for (;;) {
-      const std::size_t n =
-          co_await ws.async_read_some(buffer, kReadChunk, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
-      message_bytes += n;
-      if (!discarding && message_bytes > opts.max_message_bytes) {
-        discarding = true;  // keep reading this message, but no longer keep it
+      const auto m = co_await net::read_message(ws, buffer, opts.max_message_bytes, kReadChunk);
+      if (m.error) {
+        ec = m.error;
+        break;
       }
-      if (discarding) buffer.consume(buffer.size());
-      if (!ws.is_message_done()) continue;
-      if (discarding || !ws.got_text()) {
+      if (m.oversize || !ws.got_text()) {
         const std::string why =
-            discarding ? "frame larger than " + std::to_string(opts.max_message_bytes) + " bytes" : "binary frame";
-        log().warn("events", "dropped a " + std::to_string(message_bytes) + "-byte frame: " + why);
-        typed.emit(DroppedFrame{why, message_bytes});
+            m.oversize ? "frame larger than " + std::to_string(opts.max_message_bytes) + " bytes" : "binary frame";
+        log().warn("events", "dropped a " + std::to_string(m.bytes) + "-byte frame: " + why);
+        typed.emit(DroppedFrame{why, m.bytes});
       } else {
         frame.clear();
         frame.reserve(buffer.size() + detail::Decoder::padding());
@@ -507,9 +391,6 @@ struct WebSocketClient::Impl : std::enable_shared_from_this<Impl> {
         frame.append(static_cast<const char*>(data.data()), data.size());
         handle_frame(*link, init_seen, *setup_timer);
       }
-      buffer.consume(buffer.size());
-      message_bytes = 0;
-      discarding = false;
     }
 
     // Why it ended.
@@ -525,17 +406,9 @@ struct WebSocketClient::Impl : std::enable_shared_from_this<Impl> {
       out.error = Error(ErrorCategory::transport, "connection lost: " + ec.message());
     }
     setup_timer->cancel();
-    link->done = true;
-    link->signal.cancel();
-    link->heartbeat.cancel();
     send_frame = nullptr;
     abort_connection = nullptr;
-    // The writer refers to the stream: let it leave before the stream goes away.
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws).socket().close(ignored);
-    while (!link->writer_finished) {
-      co_await link->writer_exit.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-    }
+    co_await net::finish(*link, ws);  // the writer refers to the stream: it leaves first
     co_return out;
   }
 
@@ -545,8 +418,8 @@ struct WebSocketClient::Impl : std::enable_shared_from_this<Impl> {
     beast::error_code ec;
     std::uint64_t seq = 0;
     while (!link->done) {
-      link->heartbeat.expires_after(hb.delay);
-      co_await link->heartbeat.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      link->ticker.expires_after(hb.delay);
+      co_await link->ticker.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (link->done) break;
       bool on = false;
       {
@@ -556,8 +429,8 @@ struct WebSocketClient::Impl : std::enable_shared_from_this<Impl> {
       if (!on || !link->opened || self->opts.version < 2) continue;
       const std::uint64_t before = link->pong_seq;
       link->send(Json{{"op", "ping"}, {"data", {{"payload", "wazo-sdk-" + std::to_string(++seq)}}}}.dump());
-      link->heartbeat.expires_after(hb.timeout);
-      co_await link->heartbeat.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      link->ticker.expires_after(hb.timeout);
+      co_await link->ticker.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (link->done) break;
       if (link->pong_seq != before) continue;
       ++link->missed;

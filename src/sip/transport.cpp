@@ -1,21 +1,9 @@
 #include <utility>  // before Asio's awaitable (it uses std::exchange)
 
 #include <algorithm>
-#include <deque>
 #include <random>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
-
+#include "net/websocket.hpp"
 #include "sip/detail/transport.hpp"
 
 namespace wazo::sip::detail {
@@ -23,18 +11,12 @@ namespace wazo::sip::detail {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
+using net::Endpoint;
+using net::Link;
 
 namespace {
 
 constexpr std::size_t kReadChunk = 16 * 1024;
-
-struct Endpoint {
-  bool tls = true;
-  std::string host;
-  std::string port;
-  std::string target = "/";
-};
 
 Result<Endpoint> parse_url(std::string_view u) {
   Endpoint e;
@@ -68,23 +50,6 @@ Result<Endpoint> parse_url(std::string_view u) {
   e.port = port.empty() ? (e.tls ? "443" : "80") : std::string(port);
   return e;
 }
-
-struct Link {
-  explicit Link(asio::io_context& io) : signal(io, asio::steady_timer::time_point::max()), keep(io), exit(io) {}
-  void send(std::string text) {
-    if (done) return;
-    queue.push_back(std::move(text));
-    signal.cancel();
-  }
-  std::deque<std::string> queue;
-  asio::steady_timer signal;
-  asio::steady_timer keep;
-  asio::steady_timer exit;
-  std::function<void(std::string)> abort;
-  bool done = false;
-  bool writer_finished = false;
-  std::string abort_reason;
-};
 
 class WsTransport final : public Transport, public std::enable_shared_from_this<WsTransport> {
  public:
@@ -191,52 +156,7 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
     auto self = shared_from_this();
     auto ep = parse_url(server_);
     if (!ep) co_return Outcome{.error = ep.error()};
-    tcp::resolver resolver(rt_.context());
-    beast::error_code ec;
-    auto results = co_await resolver.async_resolve(ep->host, ep->port, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec)
-      co_return Outcome{.error = Error(ErrorCategory::transport, "cannot resolve " + ep->host + ": " + ec.message())};
-    beast::tcp_stream tcp_stream(rt_.context());
-    tcp_stream.expires_after(conn_.connect_timeout);
-    co_await tcp_stream.async_connect(results, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      co_return Outcome{.error = Error(ErrorCategory::transport,
-                                       "cannot connect to " + ep->host + ":" + ep->port + ": " + ec.message())};
-    }
-    // Signalling is small messages sent back to back (ACK then a re-sent INVITE): Nagle would hold the second one
-    // until the peer's delayed ACK (~40 ms).
-    tcp_stream.socket().set_option(asio::ip::tcp::no_delay(true), ec);
-    if (!ep->tls) {
-      websocket::stream<beast::tcp_stream> ws(std::move(tcp_stream));
-      co_return co_await session(ws, *ep);
-    }
-    asio::ssl::context ctx(asio::ssl::context::tls_client);
-    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-    if (conn_.tls.insecure) {
-      ctx.set_verify_mode(asio::ssl::verify_none);
-    } else {
-      if (conn_.tls.ca_file.empty()) {
-        ctx.set_default_verify_paths(ec);
-      } else {
-        ctx.load_verify_file(conn_.tls.ca_file, ec);
-      }
-      if (ec) co_return Outcome{.error = Error(ErrorCategory::transport, "TLS: cannot load the CAs: " + ec.message())};
-      ctx.set_verify_mode(asio::ssl::verify_peer);
-      ctx.set_verify_callback(asio::ssl::host_name_verification(ep->host));
-    }
-    websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(std::move(tcp_stream), ctx);
-    beast::error_code addr_ec;
-    asio::ip::make_address(ep->host, addr_ec);
-    if (addr_ec) {  // SNI, for names only (SSL_set_tlsext_host_name is a macro with a C cast)
-      SSL_ctrl(ws.next_layer().native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-               const_cast<char*>(ep->host.c_str()));
-    }
-    beast::get_lowest_layer(ws).expires_after(conn_.connect_timeout);
-    co_await ws.next_layer().async_handshake(asio::ssl::stream_base::client,
-                                             asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return Outcome{.error = Error(ErrorCategory::transport, "TLS handshake failed: " + ec.message())};
-    co_return co_await session(ws, *ep);
+    co_return co_await net::connect<Outcome>(rt_.context(), *ep, conn_, [&](auto& ws) { return session(ws, *ep); });
   }
 
   template <class Stream>
@@ -251,9 +171,7 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
     ws.auto_fragment(false);
     beast::get_lowest_layer(ws).expires_after(conn_.connect_timeout);
     websocket::response_type res;
-    const std::string host_header =
-        (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" + ep.port;
-    co_await ws.async_handshake(res, host_header, ep.target, asio::redirect_error(asio::use_awaitable, ec));
+    co_await ws.async_handshake(res, net::host_header(ep), ep.target, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return Outcome{.error = Error(ErrorCategory::transport, "websocket handshake failed: " + ec.message())};
     if (res[beast::http::field::sec_websocket_protocol] != "sip") {
       co_return Outcome{.error = Error(ErrorCategory::transport,
@@ -269,46 +187,16 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
     }
 
     auto link = std::make_shared<Link>(rt_.context());
-    link->abort = [weak = std::weak_ptr<Link>(link), &ws](std::string reason) {
-      auto l = weak.lock();
-      if (!l || l->done) return;
-      l->abort_reason = std::move(reason);
-      l->done = true;
-      l->signal.cancel();
-      l->keep.cancel();
-      beast::error_code ignored;
-      beast::get_lowest_layer(ws).socket().shutdown(tcp::socket::shutdown_both, ignored);
-      beast::get_lowest_layer(ws).socket().close(ignored);
-    };
     link_ = link;
-    asio::co_spawn(
-        rt_.context(),
-        [&ws, link]() -> asio::awaitable<void> {
-          beast::error_code wec;
-          while (!link->done) {
-            if (link->queue.empty()) {
-              link->signal.expires_at(asio::steady_timer::time_point::max());
-              co_await link->signal.async_wait(asio::redirect_error(asio::use_awaitable, wec));
-              continue;
-            }
-            std::string text = std::move(link->queue.front());
-            link->queue.pop_front();
-            ws.text(true);
-            co_await ws.async_write(asio::buffer(text), asio::redirect_error(asio::use_awaitable, wec));
-            if (wec) break;
-          }
-          link->writer_finished = true;
-          link->exit.cancel();
-        },
-        asio::detached);
+    net::start_writer(rt_.context(), link, ws);
     if (keep_.mode == KeepAliveOptions::Mode::crlf) {
       asio::co_spawn(
           rt_.context(),
           [link, interval = keep_.interval]() -> asio::awaitable<void> {
             beast::error_code kec;
             while (!link->done) {
-              link->keep.expires_after(interval);
-              co_await link->keep.async_wait(asio::redirect_error(asio::use_awaitable, kec));
+              link->ticker.expires_after(interval);
+              co_await link->ticker.async_wait(asio::redirect_error(asio::use_awaitable, kec));
               if (!link->done) link->send("\r\n\r\n");
             }
           },
@@ -317,27 +205,20 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
     set_state(TransportState::connected, {}, std::nullopt);
 
     beast::flat_buffer buffer;
-    std::size_t bytes = 0;
-    bool discarding = false;
     for (;;) {
-      const std::size_t n =
-          co_await ws.async_read_some(buffer, kReadChunk, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
-      bytes += n;
-      if (!discarding && bytes > max_frame_) discarding = true;
-      if (discarding) buffer.consume(buffer.size());
-      if (!ws.is_message_done()) continue;
-      if (discarding) {
-        rt_.logger().warn("sip", "dropped a " + std::to_string(bytes) + "-byte frame (larger than " +
+      const auto m = co_await net::read_message(ws, buffer, max_frame_, kReadChunk);
+      if (m.error) {
+        ec = m.error;
+        break;
+      }
+      if (m.oversize) {
+        rt_.logger().warn("sip", "dropped a " + std::to_string(m.bytes) + "-byte frame (larger than " +
                                      std::to_string(max_frame_) + " bytes)");
       } else {
         const auto data = buffer.cdata();
         std::string frame(static_cast<const char*>(data.data()), data.size());
         if (cb_.on_message) cb_.on_message(std::move(frame));
       }
-      buffer.consume(buffer.size());
-      bytes = 0;
-      discarding = false;
       if (link->done) break;
     }
     Outcome out;
@@ -350,16 +231,8 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
     } else {
       out.error = Error(ErrorCategory::transport, "connection lost: " + ec.message());
     }
-    link->done = true;
-    link->signal.cancel();
-    link->keep.cancel();
     connected_ = false;
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws).socket().close(ignored);
-    while (!link->writer_finished) {
-      link->exit.expires_at(asio::steady_timer::time_point::max());
-      co_await link->exit.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-    }
+    co_await net::finish(*link, ws);
     co_return out;
   }
 
