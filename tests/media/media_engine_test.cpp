@@ -19,6 +19,7 @@
 #include <mutex>
 #include <thread>
 
+#include "audio_meter.hpp"
 #include "engine_process.hpp"
 #include "media/media_engine.hpp"
 #include "media/sdp.hpp"
@@ -537,6 +538,37 @@ TEST_F(MediaEngineTest, SourceAndSinkSwitchDuringACall) {
   b->media->set_output_volume(0.5);
   EXPECT_FALSE(
       a->media->set_audio_source({.type = wazo::media::AudioSource::Type::wav_file, .path = "/nonexistent.wav"}).ok());
+}
+
+// What the output volume does: it scales the samples the sink gets (the call's level statistic, taken before the
+// volume, does not move).
+TEST_F(MediaEngineTest, OutputVolumeScalesWhatTheSinkGets) {
+  wazo::test::AudioMeter meter;
+  MediaOptions o = tone(440);
+  o.audio_sink = {.type = wazo::media::AudioSink::Type::callback,
+                  .on_frame = [&](const wazo::media::AudioFrame& f) { meter.add(f); }};
+  auto a = peer(tone(440));
+  auto b = peer(o);
+  ASSERT_NO_FATAL_FAILURE(connect(*a, *b));
+  ASSERT_TRUE(wait_until([&] { return b->media->stats().audio->level > 0.05; }));
+  // A window of steady tone at each volume (the change reaches buffers already decoded within ~100 ms).
+  auto rms_at = [&](double volume) {
+    b->media->set_output_volume(volume);
+    std::this_thread::sleep_for(300ms);
+    meter.rms_and_reset();
+    std::this_thread::sleep_for(600ms);
+    return meter.rms_and_reset();
+  };
+  const double full = rms_at(1.0);
+  ASSERT_GT(full, 0.05) << "the sink hears the tone";
+  const double quarter = rms_at(0.25);
+  EXPECT_NEAR(quarter / full, 0.25, 0.05) << full << " -> " << quarter;
+  const double silent = rms_at(0.0);
+  EXPECT_GE(silent, 0.0) << "the sink still gets (silent) samples";
+  EXPECT_LT(silent, 0.001);
+  EXPECT_GT(b->media->stats().audio->level, 0.05) << "the level is taken before the volume";
+  const double clamped = rms_at(7.0);  // out of range: clamped to 1
+  EXPECT_NEAR(clamped / full, 1.0, 0.1);
 }
 
 TEST_F(MediaEngineTest, CameraOffStopsOutgoingVideoOnly) {

@@ -21,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include "audio_meter.hpp"
 #include "engine_process.hpp"
 #include "kamailio_process.hpp"
 #include "media/media_engine.hpp"
@@ -62,7 +63,7 @@ struct Peer {
                                 .authorization_user = line.user,
                                 .password = line.password,
                                 .domain = s.domain,
-                                .media = media_options(tone_hz),
+                                .media = media_options(tone_hz, &heard),
                                 .network_stats_interval = 500ms}),
         phone(client, PhoneOptions{.allow_video = true}) {
     subs.push_back(phone.on<CallIncoming>([this](const CallIncoming& e) {
@@ -104,11 +105,17 @@ struct Peer {
     client.close();
   }
 
-  static media::MediaOptions media_options(double hz) {
+  // `heard` measures what the (callback) sink gets, after the output volume.
+  static media::MediaOptions media_options(double hz, test::AudioMeter* heard = nullptr) {
     media::MediaOptions o;
     o.audio_source = hz > 0 ? media::AudioSource{.type = media::AudioSource::Type::tone, .frequency = hz, .volume = 0.3}
                             : media::AudioSource{.type = media::AudioSource::Type::none};  // silence
-    o.audio_sink = {.type = media::AudioSink::Type::none};
+    if (heard) {
+      o.audio_sink = {.type = media::AudioSink::Type::callback,
+                      .on_frame = [heard](const media::AudioFrame& f) { heard->add(f); }};
+    } else {
+      o.audio_sink = {.type = media::AudioSink::Type::none};
+    }
     o.video_source = {.type = media::VideoSource::Type::test_pattern, .width = 320, .height = 240, .fps = 15};
     o.ice_gathering_timeout = 1000ms;
     return o;
@@ -141,6 +148,7 @@ struct Peer {
   }
 
   Line line;
+  test::AudioMeter heard;  // before the client: its sink writes here until the client is closed
   WebRTCClient client;
   Phone phone;
   std::mutex m;
@@ -250,6 +258,29 @@ TEST_P(PhoneCall, AudioBothWaysThenHoldStopsTheHeldDirectionAndResumeRestartsIt)
 
   ASSERT_TRUE(alice_->phone.hangup(a_call).get());
   EXPECT_TRUE(wait_until([&] { return bob_->ended.load() > 0; }));
+}
+
+// The client's output volume scales what the sink of a live call gets.
+TEST_P(PhoneCall, OutputVolumeScalesWhatTheLiveCallsSinkGets) {
+  ASSERT_TRUE(call_up());
+  ASSERT_TRUE(wait_until([&] { return bob_->audio().level > 0.05; }));
+  auto heard_at = [&](double volume) {
+    bob_->client.change_audio_output_volume(volume);
+    std::this_thread::sleep_for(300ms);
+    bob_->heard.rms_and_reset();
+    std::this_thread::sleep_for(600ms);
+    return bob_->heard.rms_and_reset();
+  };
+  const double full = heard_at(1.0);
+  ASSERT_GT(full, 0.05);
+  const double half = heard_at(0.5);
+  EXPECT_NEAR(half / full, 0.5, 0.08) << full << " -> " << half;
+  EXPECT_DOUBLE_EQ(bob_->client.audio_output_volume(), 0.5);
+  const double muted = heard_at(0.0);
+  EXPECT_GE(muted, 0.0);
+  EXPECT_LT(muted, 0.001);
+  EXPECT_GT(bob_->audio().level, 0.05) << "the call still decodes alice's tone";
+  EXPECT_GT(alice_->audio().level, 0.05) << "alice's side is untouched";
 }
 
 // alice (silent) calls bob (880 Hz) and carol (660 Hz), then merges the two calls: bob and carol, who only hear
