@@ -16,7 +16,9 @@ if [ "$mode" = test ]; then
   packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-format clang libclang-rt-14-dev
     kamailio kamailio-websocket-modules kamailio-tls-modules
     # the browser peer (Chromium driven by playwright-core with sip.js, from npm) and the TURN server
-    chromium nodejs coturn iproute2)
+    chromium nodejs coturn iproute2
+    # Xvfb: a display for the screen-sharing test (ximagesrc)
+    xvfb)
   # Debian's npm package; a Node.js that brings its own npm (NodeSource) must not get it.
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

@@ -301,6 +301,8 @@ class Call : public std::enable_shared_from_this<Call> {
         gather_timer_(std::in_place, runtime.executor()),
         check_timer_(std::in_place, runtime.executor()) {
     audio_sink_options_ = options_.audio_sink;
+    audio_source_ = options_.audio_source;
+    video_source_ = options_.video_source;
   }
 
   Result<void> build();
@@ -369,7 +371,9 @@ class Call : public std::enable_shared_from_this<Call> {
   Result<GstElement*> make_video_source(const VideoSource& s);
   Result<GstElement*> make_audio_sink(const AudioSink& s, GstElement** wavenc);
   Result<void> link_send(Kind kind, int mline, int pt, const std::string& codec, const std::string& fmtp);
-  Result<void> swap_source(Kind kind, GstElement* replacement);
+  // Replaces the source of an outgoing stream; before there is one, only remembers it (`remember`, called under
+  // the lock either way) for when the stream is linked.
+  Result<void> swap_source(Kind kind, GstElement* replacement, const std::function<void()>& remember);
   void on_webrtc_pad(GstPad* pad);
   void on_rtpbin_pad(GstPad* pad);
   void refresh_gates();
@@ -418,6 +422,8 @@ class Call : public std::enable_shared_from_this<Call> {
   SendBranch audio_send_, video_send_;
   RecvBranch audio_recv_, video_recv_;
   AudioSink audio_sink_options_;
+  AudioSource audio_source_;  // what the outgoing streams use (set_*_source changes them), under mutex_
+  VideoSource video_source_;
   // I/O thread only; reset there by close() so that no timer outlives the Runtime with a Call kept alive elsewhere.
   std::optional<asio::steady_timer> gather_timer_;
   std::optional<asio::steady_timer> check_timer_;
@@ -905,6 +911,13 @@ constexpr const char* kMixPoint =
 Result<void> Call::link_send(Kind kind, int mline, int pt, const std::string& codec, const std::string& fmtp) {
   auto w = webrtc();
   if (!w) return Error(ErrorCategory::cancelled, "the call's media was closed");
+  AudioSource audio_source;
+  VideoSource video_source;
+  {
+    std::lock_guard lock(mutex_);
+    audio_source = audio_source_;
+    video_source = video_source_;
+  }
   std::string chain;
   if (kind == Kind::audio && (codec == "PCMU" || codec == "PCMA")) {
     // G.711 for offers without Opus (an Asterisk or gateway that offers only PCMU/PCMA).
@@ -923,7 +936,7 @@ Result<void> Call::link_send(Kind kind, int mline, int pt, const std::string& co
             " ! capsfilter caps=\"application/x-rtp,media=audio,encoding-name=OPUS,payload=" + std::to_string(pt) +
             ",clock-rate=48000,encoding-params=(string)2,minptime=(string)10,useinbandfec=(string)1\"";
   } else {
-    const auto& v = options_.video_source;
+    const auto& v = video_source;
     const std::string raw =
         "videoconvert ! videoscale ! videorate ! video/x-raw,format=I420,width=" + std::to_string(v.width) +
         ",height=" + std::to_string(v.height) + ",framerate=" + std::to_string(v.fps) +
@@ -953,8 +966,7 @@ Result<void> Call::link_send(Kind kind, int mline, int pt, const std::string& co
     gst_object_unref(p);
     gst_object_unref(mix);
   }
-  auto source =
-      kind == Kind::audio ? make_audio_source(options_.audio_source) : make_video_source(options_.video_source);
+  auto source = kind == Kind::audio ? make_audio_source(audio_source) : make_video_source(video_source);
   if (!source) {
     gst_object_unref(*chain_bin);
     return std::move(source).error();
@@ -1413,16 +1425,21 @@ void Call::set_output_volume(double volume) {
 // ------------------------------------------------------------------------------------------------ switching
 
 // Blocks the old element's output, takes it out, puts the replacement in its place and lets data flow again.
-Result<void> Call::swap_source(Kind kind, GstElement* replacement) {
+Result<void> Call::swap_source(Kind kind, GstElement* replacement, const std::function<void()>& remember) {
   GstElement* old = nullptr;
   GstElement* chain = nullptr;
   GstElement* pipeline = nullptr;
   {
     std::lock_guard lock(mutex_);
     auto& b = kind == Kind::audio ? audio_send_ : video_send_;
-    if (closed_ || !b.source) {
+    if (closed_) {
       gst_object_unref(replacement);
-      return Error(ErrorCategory::invalid_argument, "no outgoing stream to switch yet");
+      return Error(ErrorCategory::cancelled, "the call's media was closed");
+    }
+    remember();
+    if (!b.source) {  // not linked yet (before the answer, or no video yet): used when it is
+      gst_object_unref(replacement);
+      return {};
     }
     old = static_cast<GstElement*>(gst_object_ref(b.source));
     chain = static_cast<GstElement*>(gst_object_ref(b.chain));
@@ -1467,13 +1484,13 @@ Result<void> Call::swap_source(Kind kind, GstElement* replacement) {
 Result<void> Call::set_audio_source(AudioSource source) {
   auto made = make_audio_source(source);
   if (!made) return std::move(made).error();
-  return swap_source(Kind::audio, *made);
+  return swap_source(Kind::audio, *made, [&] { audio_source_ = std::move(source); });
 }
 
 Result<void> Call::set_video_source(VideoSource source) {
   auto made = make_video_source(source);
   if (!made) return std::move(made).error();
-  return swap_source(Kind::video, *made);
+  return swap_source(Kind::video, *made, [&] { video_source_ = std::move(source); });
 }
 
 Result<void> Call::set_audio_sink(AudioSink sink) {

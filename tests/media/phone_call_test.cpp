@@ -27,6 +27,7 @@
 #include "media/media_engine.hpp"
 #include "wazo/core/runtime.hpp"
 #include "wazo/phone/phone.hpp"
+#include "xvfb_process.hpp"
 
 namespace wazo::phone {
 namespace {
@@ -63,7 +64,7 @@ struct Peer {
                                 .authorization_user = line.user,
                                 .password = line.password,
                                 .domain = s.domain,
-                                .media = media_options(tone_hz, &heard),
+                                .media = media_options(tone_hz, &heard, &seen),
                                 .network_stats_interval = 500ms}),
         phone(client, PhoneOptions{.allow_video = true}) {
     subs.push_back(phone.on<CallIncoming>([this](const CallIncoming& e) {
@@ -106,7 +107,14 @@ struct Peer {
   }
 
   // `heard` measures what the (callback) sink gets, after the output volume.
-  static media::MediaOptions media_options(double hz, test::AudioMeter* heard = nullptr) {
+  // What the video sink shows: frames received and the mean luma of the last one (16 is black).
+  struct Seen {
+    std::atomic<int> frames{0};
+    std::atomic<double> luma{-1};
+  };
+
+  // `seen` gets the decoded video.
+  static media::MediaOptions media_options(double hz, test::AudioMeter* heard = nullptr, Seen* seen = nullptr) {
     media::MediaOptions o;
     o.audio_source = hz > 0 ? media::AudioSource{.type = media::AudioSource::Type::tone, .frequency = hz, .volume = 0.3}
                             : media::AudioSource{.type = media::AudioSource::Type::none};  // silence
@@ -115,6 +123,16 @@ struct Peer {
                       .on_frame = [heard](const media::AudioFrame& f) { heard->add(f); }};
     } else {
       o.audio_sink = {.type = media::AudioSink::Type::none};
+    }
+    if (seen) {
+      o.video_sink = {.type = media::VideoSink::Type::callback, .on_frame = [seen](const media::VideoFrame& f) {
+                        const std::size_t y = static_cast<std::size_t>(f.width) * static_cast<std::size_t>(f.height);
+                        if (y == 0 || f.size < y) return;
+                        std::uint64_t sum = 0, n = 0;
+                        for (std::size_t i = 0; i < y; i += 7, ++n) sum += f.data[i];
+                        seen->luma = static_cast<double>(sum) / static_cast<double>(n);
+                        ++seen->frames;
+                      }};
     }
     o.video_source = {.type = media::VideoSource::Type::test_pattern, .width = 320, .height = 240, .fps = 15};
     o.ice_gathering_timeout = 1000ms;
@@ -148,7 +166,8 @@ struct Peer {
   }
 
   Line line;
-  test::AudioMeter heard;  // before the client: its sink writes here until the client is closed
+  test::AudioMeter heard;  // before the client: its sinks write here until the client is closed
+  Seen seen;
   WebRTCClient client;
   Phone phone;
   std::mutex m;
@@ -281,6 +300,43 @@ TEST_P(PhoneCall, OutputVolumeScalesWhatTheLiveCallsSinkGets) {
   EXPECT_LT(muted, 0.001);
   EXPECT_GT(bob_->audio().level, 0.05) << "the call still decodes alice's tone";
   EXPECT_GT(alice_->audio().level, 0.05) << "alice's side is untouched";
+}
+
+// Screen sharing on an audio call: the re-INVITE adds video, and bob sees alice's screen (an Xvfb display, all
+// white) instead of nothing; when she stops, her camera (the test pattern, a ball on black) comes back on the same
+// stream.
+TEST_P(PhoneCall, ScreenSharingShowsTheScreenThenTheCameraAgain) {
+  test::XvfbProcess x;
+  ASSERT_TRUE(x.running()) << x.error();
+  test::ScopedEnv display("DISPLAY", x.display());
+  std::atomic<int> started{0}, ended{0};
+  auto s1 = alice_->phone.on<ScreenShareStarted>([&](const ScreenShareStarted&) { ++started; });
+  auto s2 = alice_->phone.on<ScreenShareEnded>([&](const ScreenShareEnded&) { ++ended; });
+  ASSERT_TRUE(call_up());
+  auto a_call = *alice_->current();
+  EXPECT_EQ(bob_->seen.frames.load(), 0);
+
+  auto shared =
+      alice_->phone
+          .start_screen_sharing(
+              a_call,
+              media::VideoSource{.type = media::VideoSource::Type::screen, .width = 320, .height = 240, .fps = 15})
+          .get();
+  ASSERT_TRUE(shared) << shared.error();
+  EXPECT_EQ(started.load(), 1);
+  auto now = alice_->phone.current_call();
+  ASSERT_TRUE(now);
+  EXPECT_TRUE(now->is_screensharing());
+  ASSERT_TRUE(wait_until([&] { return bob_->seen.frames > 15; })) << "no video reached bob";
+  EXPECT_TRUE(wait_until([&] { return bob_->seen.luma > 200; }))
+      << "bob should see the white screen, luma " << bob_->seen.luma.load();
+
+  ASSERT_TRUE(alice_->phone.stop_screen_sharing(a_call).get());
+  EXPECT_EQ(ended.load(), 1);
+  EXPECT_FALSE(alice_->phone.current_call()->is_screensharing());
+  const int frames = bob_->seen.frames;
+  EXPECT_TRUE(wait_until([&] { return bob_->seen.frames > frames + 15 && bob_->seen.luma < 40; }))
+      << "bob should see the camera again, luma " << bob_->seen.luma.load();
 }
 
 // alice (silent) calls bob (880 Hz) and carol (660 Hz), then merges the two calls: bob and carol, who only hear
