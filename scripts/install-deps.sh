@@ -17,8 +17,9 @@ if [ "$mode" = test ]; then
     kamailio kamailio-websocket-modules kamailio-tls-modules
     # the browser peer (Chromium driven by playwright-core with sip.js, from npm) and the TURN server
     chromium nodejs coturn iproute2
-    # Xvfb: a display for the screen-sharing test (ximagesrc)
-    xvfb)
+    # Xvfb: a display for the screen-sharing test (ximagesrc); PulseAudio (virtual speakers and microphones),
+    # parec and GStreamer's pulsesrc/pulsesink: the device tests
+    xvfb pulseaudio pulseaudio-utils gstreamer1.0-pulseaudio)
   # Debian's npm package; a Node.js that brings its own npm (NodeSource) must not get it.
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

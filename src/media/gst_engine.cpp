@@ -400,7 +400,12 @@ class Call : public std::enable_shared_from_this<Call> {
 
   mutable std::mutex mutex_;
   GstElement* pipeline_ = nullptr;  // owned until close()
-  GstElement* webrtc_ = nullptr;    // owned until close()
+  // webrtcdsp's far-end reference: in the incoming audio path ahead of any sink, made with the pipeline when the
+  // call starts on a microphone with echo cancellation (webrtcdsp looks its probe up by name when it starts, and
+  // a probe serves one dsp: the name is the call's own). Null otherwise.
+  GstElement* echo_probe_ = nullptr;
+  std::string echo_probe_name_;
+  GstElement* webrtc_ = nullptr;  // owned until close()
   bool closed_ = false;
 
   // Negotiation state, under mutex_.
@@ -507,12 +512,27 @@ Result<void> Call::build() {
   auto self = shared_from_this();
   pipeline_ = gst_pipeline_new(nullptr);  // pitfall 8: a pipeline of our own, not gst_parse_launch
   gst_object_ref_sink(pipeline_);
+  // The system clock, always: a microphone or speaker would otherwise become the pipeline's clock, which stands
+  // still until the device delivers (stalling every source and timer of the call) and is lost when the device is
+  // switched during the call. Devices follow the system clock by resampling (their default slaving).
+  {
+    GstClock* clock = gst_system_clock_obtain();
+    gst_pipeline_use_clock(GST_PIPELINE(pipeline_), clock);
+    gst_object_unref(clock);
+  }
   g_signal_connect_data(pipeline_, "deep-element-added", reinterpret_cast<GCallback>(&disable_upnp_on_nice_agent),
                         nullptr, nullptr, GConnectFlags{});
   webrtc_ = make_element("webrtcbin", "webrtc");
   if (!webrtc_) return media_error("the GStreamer element webrtcbin is missing (gstreamer1.0-plugins-bad)");
   gst_object_ref(webrtc_);
   gst_bin_add(as_bin(pipeline_), webrtc_);
+  if (options_.echo_cancellation && options_.audio_source.type == AudioSource::Type::device &&
+      has_element("webrtcechoprobe")) {
+    static std::atomic<unsigned> probes{0};
+    echo_probe_name_ = "wazo-echo-probe-" + std::to_string(++probes);
+    echo_probe_ = make_element("webrtcechoprobe", echo_probe_name_.c_str());
+    if (echo_probe_) gst_bin_add(as_bin(pipeline_), echo_probe_);  // linked when incoming audio comes
+  }
   // Pitfall 9: max-bundle writes later m-lines as port 0 + bundle-only, which SIP peers read as rejected.
   gst_util_set_object_arg(as_object(webrtc_), "bundle-policy", "max-compat");
   g_object_set(webrtc_, "latency", 100, nullptr);
@@ -786,8 +806,15 @@ Result<GstElement*> Call::make_audio_source(const AudioSource& s) {
         if (dsp) {
           add(make_element("audioconvert"));
           add(make_element("audioresample"));
-          g_object_set(dsp, "echo-cancel", options_.echo_cancellation ? TRUE : FALSE, "noise-suppression",
-                       options_.noise_suppression ? TRUE : FALSE, "probe", "wazo-echo-probe", nullptr);
+          // Without a probe (echo cancellation off, or a call that started on another source) the dsp only
+          // suppresses noise: webrtcdsp fails to start when its probe is missing.
+          const bool aec = options_.echo_cancellation && echo_probe_ != nullptr;
+          if (options_.echo_cancellation && !aec) {
+            runtime_.logger().info(kLog, "no echo cancellation for a microphone chosen during the call");
+          }
+          g_object_set(dsp, "echo-cancel", aec ? TRUE : FALSE, "noise-suppression",
+                       options_.noise_suppression ? TRUE : FALSE, nullptr);
+          if (aec) g_object_set(dsp, "probe", echo_probe_name_.c_str(), nullptr);
           add(dsp);
         }
       }
@@ -885,18 +912,16 @@ Result<GstElement*> Call::make_audio_sink(const AudioSink& s, GstElement** waven
       GstElement* sink = s.device_id.empty() ? make_element("autoaudiosink")
                                              : create_device_element(Device::Kind::audio_output, s.device_id);
       if (!sink) return media_error("no speaker " + (s.device_id.empty() ? std::string("(default)") : s.device_id));
-      if (options_.echo_cancellation && has_element("webrtcechoprobe")) {
-        GstElement* bin = gst_bin_new(nullptr);
-        GstElement* probe = make_element("webrtcechoprobe", "wazo-echo-probe");
-        GstElement* convert = make_element("audioconvert");
-        gst_bin_add_many(as_bin(bin), probe, convert, sink, nullptr);
-        gst_element_link_many(probe, convert, sink, nullptr);
-        GstPad* pad = gst_element_get_static_pad(probe, "sink");
-        gst_element_add_pad(bin, gst_ghost_pad_new("sink", pad));
-        gst_object_unref(pad);
-        return bin;
-      }
-      return sink;
+      // The device's own format (channels, rate) from the call's 48 kHz mono.
+      GstElement* bin = gst_bin_new(nullptr);
+      GstElement* convert = make_element("audioconvert");
+      GstElement* resample = make_element("audioresample");
+      gst_bin_add_many(as_bin(bin), convert, resample, sink, nullptr);
+      gst_element_link_many(convert, resample, sink, nullptr);
+      GstPad* pad = gst_element_get_static_pad(convert, "sink");
+      gst_element_add_pad(bin, gst_ghost_pad_new("sink", pad));
+      gst_object_unref(pad);
+      return bin;
     }
   }
   return media_error("unknown audio sink");
@@ -1133,7 +1158,11 @@ void Call::on_webrtc_pad(GstPad* pad) {
     gst_object_unref(p);
     gst_object_unref(decoded);
   }
-  gst_element_link(*bin, sink);
+  if (audio && echo_probe_) {
+    gst_element_link_many(*bin, echo_probe_, sink, nullptr);
+  } else {
+    gst_element_link(*bin, sink);
+  }
   gst_element_sync_state_with_parent(sink);
   gst_element_sync_state_with_parent(*bin);
   g_object_set_data(as_object(pad), "wazo-kind", GINT_TO_POINTER(audio ? 1 : 2));
@@ -1510,30 +1539,49 @@ Result<void> Call::set_audio_sink(AudioSink sink) {
     }
     old = static_cast<GstElement*>(gst_object_ref(audio_recv_.sink));
     old_wavenc = audio_recv_.wavenc;
-    volume = static_cast<GstElement*>(gst_object_ref(audio_recv_.bin));
+    // What feeds the sink: the echo probe when there is one, else the chain.
+    volume = static_cast<GstElement*>(gst_object_ref(echo_probe_ ? echo_probe_ : audio_recv_.bin));
     pipeline = static_cast<GstElement*>(gst_object_ref(pipeline_));
     audio_recv_.sink = *made;
     audio_recv_.wavenc = wavenc;
   }
+  // The swap happens when no buffer is on its way through the pad (at once when none is): a device sink holds
+  // the streaming thread while it waits for room in its ring buffer, and a sink set to NULL under a buffer would
+  // answer FLUSHING, which stops the jitter buffer's task for good.
+  struct Swap {
+    GstElement* upstream;
+    GstElement* old;
+    GstElement* old_wavenc;
+    GstElement* made;
+    GstElement* pipeline;
+  };
+  auto* swap = new Swap{volume, old, old_wavenc, static_cast<GstElement*>(gst_object_ref_sink(*made)), pipeline};
   GstPad* src = gst_element_get_static_pad(volume, "src");
-  const gulong probe = gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BLOCK_DOWNSTREAM, nullptr, nullptr, nullptr);
-  gst_element_unlink(volume, old);
-  if (old_wavenc) {
-    if (GstPad* p = gst_element_get_static_pad(old_wavenc, "sink")) {
-      gst_pad_send_event(p, gst_event_new_eos());
-      gst_object_unref(p);
-    }
-  }
-  gst_element_set_state(old, GST_STATE_NULL);
-  gst_bin_remove(as_bin(pipeline), old);
-  gst_bin_add(as_bin(pipeline), *made);
-  gst_element_link(volume, *made);
-  gst_element_sync_state_with_parent(*made);
-  gst_pad_remove_probe(src, probe);
+  gst_pad_add_probe(
+      src, GST_PAD_PROBE_TYPE_IDLE,
+      [](GstPad*, GstPadProbeInfo*, gpointer data) -> GstPadProbeReturn {
+        auto* w = static_cast<Swap*>(data);
+        gst_element_unlink(w->upstream, w->old);
+        if (w->old_wavenc) {
+          if (GstPad* p = gst_element_get_static_pad(w->old_wavenc, "sink")) {
+            gst_pad_send_event(p, gst_event_new_eos());
+            gst_object_unref(p);
+          }
+        }
+        gst_element_set_state(w->old, GST_STATE_NULL);
+        gst_bin_remove(as_bin(w->pipeline), w->old);
+        gst_bin_add(as_bin(w->pipeline), w->made);
+        gst_element_link(w->upstream, w->made);
+        gst_element_sync_state_with_parent(w->made);
+        return GST_PAD_PROBE_REMOVE;
+      },
+      swap,
+      [](gpointer data) {
+        auto* w = static_cast<Swap*>(data);
+        for (GstElement* e : {w->upstream, w->old, w->made, w->pipeline}) gst_object_unref(e);
+        delete w;
+      });
   gst_object_unref(src);
-  gst_object_unref(old);
-  gst_object_unref(volume);
-  gst_object_unref(pipeline);
   return {};
 }
 

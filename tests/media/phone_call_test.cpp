@@ -25,6 +25,7 @@
 #include "engine_process.hpp"
 #include "kamailio_process.hpp"
 #include "media/media_engine.hpp"
+#include "pulse_process.hpp"
 #include "wazo/core/runtime.hpp"
 #include "wazo/phone/phone.hpp"
 #include "xvfb_process.hpp"
@@ -337,6 +338,63 @@ TEST_P(PhoneCall, ScreenSharingShowsTheScreenThenTheCameraAgain) {
   const int frames = bob_->seen.frames;
   EXPECT_TRUE(wait_until([&] { return bob_->seen.frames > frames + 15 && bob_->seen.luma < 40; }))
       << "bob should see the camera again, luma " << bob_->seen.luma.load();
+}
+
+// Devices, with PulseAudio's virtual ones: the list shows them; alice's microphone and bob's speaker are chosen
+// before the call and switched during it. What bob hears follows alice's microphone (silence, then a 440 Hz sine,
+// through webrtcdsp's echo cancellation and noise suppression), and what PulseAudio records from each speaker
+// follows bob's choice.
+TEST_P(PhoneCall, DevicesAreListedAndSwitchedDuringALiveCall) {
+  test::PulseProcess pulse;
+  ASSERT_TRUE(pulse.running()) << pulse.error();
+  test::ScopedEnv server("PULSE_SERVER", pulse.server());
+  auto devices = media::list_devices();
+  ASSERT_TRUE(devices) << devices.error();
+  std::string listed;
+  auto find = [&](media::Device::Kind kind, const std::string& text) -> std::string {
+    for (const auto& d : *devices) {
+      if (d.kind == kind && (d.name.find(text) != std::string::npos || d.id.find(text) != std::string::npos)) {
+        return d.id;
+      }
+    }
+    return {};
+  };
+  for (const auto& d : *devices) listed += "[" + d.id + " | " + d.name + "] ";
+  const std::string speaker_a = find(media::Device::Kind::audio_output, "SpeakerA");
+  const std::string speaker_b = find(media::Device::Kind::audio_output, "SpeakerB");
+  const std::string quiet = find(media::Device::Kind::audio_input, "QuietMic");
+  const std::string tone = find(media::Device::Kind::audio_input, "ToneMic");
+  ASSERT_FALSE(speaker_a.empty() || speaker_b.empty() || quiet.empty() || tone.empty()) << listed;
+
+  ASSERT_TRUE(alice_->phone.change_audio_input_device(quiet));
+  ASSERT_TRUE(bob_->phone.change_audio_device(speaker_a));
+  ASSERT_TRUE(call_up());
+  // A second of the quiet microphone decoded (the level is a 1 s RMS). A null sink's monitor delivers its first
+  // block at the sink's idle latency, up to 2 s after a recording starts.
+  EXPECT_TRUE(wait_until([&] { return bob_->audio().decoded > 48'000U; }, 5s))
+      << "bob decoded " << bob_->audio().decoded << ", received " << bob_->audio().bytes_received
+      << " bytes; alice sent " << alice_->audio().bytes_sent;
+  EXPECT_LT(bob_->audio().level, 0.005) << "alice's quiet microphone";
+
+  ASSERT_TRUE(alice_->phone.change_audio_input_device(tone));
+  EXPECT_TRUE(wait_until([&] { return bob_->audio().level > 0.02; }, 5s))
+      << "bob should hear the sine microphone, level " << bob_->audio().level;
+  // The loud speaker gets alice's sine, the other one silence (-1 would be a failed recording).
+  auto expect_playing_into = [&](const char* loud, const char* silent) {
+    const double on = pulse.rms_of(loud + std::string(".monitor"), 500ms);
+    const double off = pulse.rms_of(silent + std::string(".monitor"), 500ms);
+    EXPECT_GT(on, 0.01) << "bob plays alice into " << loud;
+    EXPECT_GE(off, 0.0) << silent;
+    EXPECT_LT(off, 0.001) << "nothing into " << silent;
+  };
+  expect_playing_into(test::PulseProcess::speaker_a, test::PulseProcess::speaker_b);
+  ASSERT_TRUE(bob_->phone.change_audio_device(speaker_b));
+  std::this_thread::sleep_for(300ms);
+  expect_playing_into(test::PulseProcess::speaker_b, test::PulseProcess::speaker_a);
+
+  ASSERT_TRUE(alice_->phone.change_audio_input_device(quiet));
+  EXPECT_TRUE(wait_until([&] { return bob_->audio().level < 0.005; }, 5s)) << bob_->audio().level;
+  EXPECT_FALSE(alice_->phone.change_audio_input_device("no-such-device"));
 }
 
 // alice (silent) calls bob (880 Hz) and carol (660 Hz), then merges the two calls: bob and carol, who only hear

@@ -454,14 +454,8 @@ std::string KamailioProcess::unavailable_message() {
 }
 
 KamailioProcess::KamailioProcess(KamailioOptions options) : options_(std::move(options)) {
-  if (dir_.path().empty()) {
-    error_ = "cannot create a temporary directory";
-    return;
-  }
-  if (!available(options_.tls)) {
-    error_ = unavailable_message();
-    return;
-  }
+  error_ = why_not_startable(!dir_.path().empty(), available(options_.tls), unavailable_message());
+  if (!error_.empty()) return;
   if (options_.tls) {
     std::string why;
     if (!write_self_signed_cert(dir_.file("cert.pem"), dir_.file("key.pem"), options_.domain, why)) {
@@ -550,55 +544,37 @@ bool KamailioProcess::start_once(std::string& why) {
   if (!write_files(why)) return false;
   const std::string log_path = dir_.file("kamailio.log");
   const std::size_t log_start = read_whole_file(log_path).size();
-  const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (log_fd < 0) {
-    why = "cannot open " + log_path;
-    return false;
-  }
-  std::vector<std::string> args = {kKamailio,
-                                   "-f",
-                                   config_file(),
-                                   "-DD",
-                                   "-E",
-                                   "-m",
-                                   std::to_string(options_.shm_mb > 0 ? options_.shm_mb : 64),
-                                   "-M",
-                                   "8",
-                                   "-P",
-                                   dir_.file("kamailio.pid")};
-  const pid_t pid = spawn_server(std::move(args), log_fd, why);
-  close(log_fd);
-  if (pid < 0) return false;
-  pid_ = pid;
+  ServerStart start;
+  start.name = "kamailio";
+  start.args = {kKamailio,
+                "-f",
+                config_file(),
+                "-DD",
+                "-E",
+                "-m",
+                std::to_string(options_.shm_mb > 0 ? options_.shm_mb : 64),
+                "-M",
+                "8",
+                "-P",
+                dir_.file("kamailio.pid")};
+  start.output = log_path;
   const auto started = std::chrono::steady_clock::now();
-  const auto deadline = started + 10s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      const std::string out = read_whole_file(log_path).substr(log_start);
-      why = "kamailio exited at start (status " + std::to_string(status) + "): " + tail_of(out, 3000);
-      return false;
+  // Ready when the ports accept and every worker has been forked: Kamailio logs how many processes it starts
+  // ("processes (at least): N"); a SIGTERM while it still forks can leave it stuck until SIGKILL.
+  start.ready = [&](pid_t pid) {
+    if (!loopback_port_accepts(port_) || (options_.tls && !loopback_port_accepts(tls_port_))) return false;
+    const std::string out = read_whole_file(log_path).substr(log_start);
+    const std::string marker = "processes (at least): ";
+    const auto pos = out.find(marker);
+    if (pos == std::string::npos) {
+      return std::chrono::steady_clock::now() > started + 3s;  // another Kamailio version: the ports are enough
     }
-    // Ready when the ports accept and every worker has been forked: Kamailio logs how many processes it
-    // starts ("processes (at least): N"); a SIGTERM while it still forks can leave it stuck until SIGKILL.
-    if (loopback_port_accepts(port_) && (!options_.tls || loopback_port_accepts(tls_port_))) {
-      const std::string out = read_whole_file(log_path).substr(log_start);
-      const std::string marker = "processes (at least): ";
-      const auto pos = out.find(marker);
-      if (pos != std::string::npos) {
-        const long expected = std::strtol(out.c_str() + pos + marker.size(), nullptr, 10);
-        if (static_cast<long>(child_pids(pid_).size()) >= expected - 1) return true;
-      } else if (std::chrono::steady_clock::now() > started + 3s) {
-        return true;  // another Kamailio version: the ports are enough
-      }
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  stop();
-  why = "kamailio did not accept connections on 127.0.0.1:" + std::to_string(port_) +
-        " within 10 s: " + tail_of(read_whole_file(log_path).substr(log_start), 3000);
-  return false;
+    const long expected = std::strtol(out.c_str() + pos + marker.size(), nullptr, 10);
+    return static_cast<long>(child_pids(pid).size()) >= expected - 1;
+  };
+  start.waiting_for = "accept connections on 127.0.0.1:" + std::to_string(port_);
+  pid_ = start_server(std::move(start), why);
+  return pid_ > 0;
 }
 
 int KamailioProcess::stop() { return stop_server(pid_); }

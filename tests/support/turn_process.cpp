@@ -73,14 +73,8 @@ std::string TurnProcess::unavailable_message() {
 }
 
 TurnProcess::TurnProcess(TurnOptions options) : options_(std::move(options)) {
-  if (dir_.path().empty()) {
-    error_ = "cannot create a temporary directory";
-    return;
-  }
-  if (!available()) {
-    error_ = unavailable_message();
-    return;
-  }
+  error_ = why_not_startable(!dir_.path().empty(), available(), unavailable_message());
+  if (!error_.empty()) return;
   std::string why;
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (start_once(why)) return;
@@ -109,42 +103,23 @@ bool TurnProcess::start_once(std::string& why) {
   max_relay_port_ = static_cast<std::uint16_t>(min_relay_port_ + kRelayPorts - 1);
 
   const std::string log_path = dir_.file("turnserver.log");
-  const std::string out_path = dir_.file("turnserver.out");
-  std::vector<std::string> args = {
-      kTurnserver,
-      "-n",  // no configuration file: only these options
-      "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--listening-port=" + std::to_string(port_),
-      "--min-port=" + std::to_string(min_relay_port_), "--max-port=" + std::to_string(max_relay_port_),
-      "--lt-cred-mech", "--user=" + options_.user + ":" + options_.password, "--realm=" + options_.realm,
-      // Peers on 127.x are refused by default; every peer of these tests is there.
-      "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--no-rfc5780", "--no-stun-backward-compatibility",
-      "--userdb=" + dir_.file("turndb"), "--pidfile=" + dir_.file("turnserver.pid"), "--log-file=" + log_path,
-      "--simple-log"};
-  const int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (out_fd < 0) {
-    why = "cannot open " + out_path;
-    return false;
-  }
-  const pid_t pid = spawn_server(std::move(args), out_fd, why);
-  close(out_fd);
-  if (pid < 0) return false;
-  pid_ = pid;
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      why = "turnserver exited at start (status " + std::to_string(status) +
-            "): " + tail_of(read_whole_file(out_path) + read_whole_file(log_path), 3000);
-      return false;
-    }
-    if (loopback_port_accepts(port_)) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  stop();
-  why = "turnserver did not listen on 127.0.0.1:" + std::to_string(port_) +
-        " within 10 s: " + tail_of(read_whole_file(out_path) + read_whole_file(log_path), 3000);
-  return false;
+  ServerStart start;
+  start.name = "turnserver";
+  start.args = {kTurnserver,
+                "-n",  // no configuration file: only these options
+                "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--listening-port=" + std::to_string(port_),
+                "--min-port=" + std::to_string(min_relay_port_), "--max-port=" + std::to_string(max_relay_port_),
+                "--lt-cred-mech", "--user=" + options_.user + ":" + options_.password, "--realm=" + options_.realm,
+                // Peers on 127.x are refused by default; every peer of these tests is there.
+                "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--no-rfc5780",
+                "--no-stun-backward-compatibility", "--userdb=" + dir_.file("turndb"),
+                "--pidfile=" + dir_.file("turnserver.pid"), "--log-file=" + log_path, "--simple-log"};
+  start.output = dir_.file("turnserver.out");
+  start.ready = [port = port_](pid_t) { return loopback_port_accepts(port); };
+  start.waiting_for = "listen on 127.0.0.1:" + std::to_string(port_);
+  start.extra_log = [log_path] { return read_whole_file(log_path); };
+  pid_ = start_server(std::move(start), why);
+  return pid_ > 0;
 }
 
 int TurnProcess::stop() { return stop_server(pid_); }

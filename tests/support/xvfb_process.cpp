@@ -25,17 +25,6 @@ constexpr const char* kXvfb = "/usr/bin/Xvfb";
 
 std::string socket_path(int number) { return "/tmp/.X11-unix/X" + std::to_string(number); }
 
-bool socket_accepts(const std::string& path) {
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  const bool ok = connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
-}
-
 }  // namespace
 
 bool XvfbProcess::available() { return access(kXvfb, X_OK) == 0; }
@@ -45,14 +34,8 @@ std::string XvfbProcess::unavailable_message() {
 }
 
 XvfbProcess::XvfbProcess(int width, int height) : width_(width), height_(height) {
-  if (dir_.path().empty()) {
-    error_ = "cannot create a temporary directory";
-    return;
-  }
-  if (!available()) {
-    error_ = unavailable_message();
-    return;
-  }
+  error_ = why_not_startable(!dir_.path().empty(), available(), unavailable_message());
+  if (!error_.empty()) return;
   // A display number nobody uses (a lock or socket left by another server means taken; Xvfb itself refuses a
   // number whose lock exists, and then another is tried).
   std::mt19937 rng(static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
@@ -72,37 +55,18 @@ XvfbProcess::~XvfbProcess() { stop(); }
 int XvfbProcess::stop() { return stop_server(pid_); }
 
 bool XvfbProcess::start_once(int number, std::string& why) {
-  const std::string out_path = dir_.file("xvfb.out");
   const std::string screen = std::to_string(width_) + "x" + std::to_string(height_) + "x24";
+  ServerStart start;
+  start.name = "Xvfb";
   // -wr: a white root window (the screen a test then sees); -noreset: stays up when the last client leaves.
-  std::vector<std::string> args = {
-      kXvfb, ":" + std::to_string(number), "-screen", "0", screen, "-nolisten", "tcp", "-wr", "-noreset"};
-  const int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (out_fd < 0) {
-    why = "cannot open " + out_path;
-    return false;
-  }
-  const pid_t pid = spawn_server(std::move(args), out_fd, why);
-  close(out_fd);
-  if (pid < 0) return false;
-  pid_ = pid;
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      why = "Xvfb exited at start (status " + std::to_string(status) + "): " + tail_of(read_whole_file(out_path), 2000);
-      return false;
-    }
-    if (socket_accepts(socket_path(number))) {
-      display_ = ":" + std::to_string(number);
-      return true;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  stop();
-  why = "Xvfb did not open its socket within 10 s: " + tail_of(read_whole_file(out_path), 2000);
-  return false;
+  start.args = {kXvfb, ":" + std::to_string(number), "-screen", "0", screen, "-nolisten", "tcp", "-wr", "-noreset"};
+  start.output = dir_.file("xvfb.out");
+  start.ready = [path = socket_path(number)](pid_t) { return unix_socket_accepts(path); };
+  start.waiting_for = "open its socket " + socket_path(number);
+  pid_ = start_server(std::move(start), why);
+  if (pid_ < 0) return false;
+  display_ = ":" + std::to_string(number);
+  return true;
 }
 
 ScopedEnv::ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
