@@ -25,6 +25,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <span>
 #include <sstream>
@@ -360,6 +361,7 @@ class Call : public std::enable_shared_from_this<Call> {
   void after_remote_offer(std::vector<std::string> offered_kinds);
   void on_description_created(GstPromise* promise, bool offer);
   void set_local(GstWebRTCSessionDescription* desc);
+  Result<void> with_new_ice_credentials(GstWebRTCSessionDescription* desc);
   void after_local_set();
   void check_gathering();
   void finish_local();
@@ -411,8 +413,10 @@ class Call : public std::enable_shared_from_this<Call> {
   // Negotiation state, under mutex_.
   Direction local_direction_ = Direction::sendrecv;
   bool video_wanted_ = false;
-  bool video_active_ = false;  // the last SDP we sent has an active video m-line
-  bool ice_restart_ = false;
+  bool video_active_ = false;         // the last SDP we sent has an active video m-line
+  bool ice_restart_ = false;          // asked for: our next offer restarts ICE
+  bool new_ice_credentials_ = false;  // the next local description gets a new ufrag and pwd
+  std::string remote_ufrag_;          // the peer's, from its last description: a change is its ICE restart
   int audio_mline_ = -1;
   int video_mline_ = -1;
   std::map<int, Direction> remote_dirs_;      // the peer's direction per m-line (its point of view)
@@ -1620,11 +1624,9 @@ void Call::start_offer(SdpCallback done) {
     pending_offer_ = true;
     need_audio = audio_send_.chain == nullptr;
     need_video = video_wanted_ && video_send_.chain == nullptr;
-    if (ice_restart_) {
-      // webrtcbin 1.22 has no ice-restart offer option: the flag is kept and reported, not acted upon.
-      runtime_.logger().warn(kLog, "ICE restart is not supported by webrtcbin 1.22; offering the same credentials");
-      ice_restart_ = false;
-    }
+    // webrtcbin 1.22 has no ice-restart offer option and reuses its credentials: set_local() writes new ones into
+    // the offer, and webrtcbin gives whatever the local description says to the ICE agent.
+    new_ice_credentials_ = std::exchange(ice_restart_, false);
   }
   if (need_audio) {
     if (auto r = link_send(Kind::audio, -1, kOpusPt, "OPUS", {}); !r) return fail_pending(std::move(r).error());
@@ -1678,6 +1680,14 @@ void Call::create_answer(std::string remote_offer, SdpCallback done) {
       self->remote_dirs_ = dirs;
       self->remote_te_ = te;
       self->remote_offer_text_ = offer;
+      // An offer with new ICE credentials restarts ICE; the answer must then have new ones too (RFC 8839
+      // §4.4.1.1.2), which webrtcbin 1.22 does not do by itself.
+      const std::string ufrag = sdp::ice_ufrag(*parsed);
+      if (!self->remote_ufrag_.empty() && !ufrag.empty() && ufrag != self->remote_ufrag_) {
+        self->new_ice_credentials_ = true;
+        self->runtime_.logger().info(kLog, "the peer restarts ICE");
+      }
+      if (!ufrag.empty()) self->remote_ufrag_ = ufrag;
     }
     auto w = self->webrtc();
     if (!w) {
@@ -1802,11 +1812,53 @@ void Call::on_description_created(GstPromise* promise, bool offer) {
   });
 }
 
+namespace {
+
+// RFC 8839 §5.4: ice-char is ALPHA / DIGIT / "+" / "/"; 16 characters (ufrag, at least 4) and 32 (pwd, at
+// least 22) from the system's random source.
+std::string random_ice_chars(std::size_t n) {
+  static constexpr std::string_view kChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::random_device source;
+  std::string out(n, 'x');
+  for (auto& c : out) c = kChars[source() % kChars.size()];
+  return out;
+}
+
+}  // namespace
+
+Result<void> Call::with_new_ice_credentials(GstWebRTCSessionDescription* desc) {
+  gchar* text = gst_sdp_message_as_text(desc->sdp);
+  auto parsed = sdp::parse(text ? text : "");
+  g_free(text);
+  if (!parsed) return std::move(parsed).error();
+  sdp::set_ice_credentials(*parsed, random_ice_chars(16), random_ice_chars(32));
+  GstSDPMessage* message = nullptr;
+  if (gst_sdp_message_new_from_text(sdp::serialize(*parsed).c_str(), &message) != GST_SDP_OK || !message) {
+    return Error(ErrorCategory::parse, "SDP: GStreamer could not read our description with new ICE credentials");
+  }
+  gst_sdp_message_free(desc->sdp);
+  desc->sdp = message;
+  runtime_.logger().info(kLog, "ICE restart: new credentials in our " +
+                                   std::string(desc->type == GST_WEBRTC_SDP_TYPE_OFFER ? "offer" : "answer"));
+  return {};
+}
+
 void Call::set_local(GstWebRTCSessionDescription* desc) {
   auto w = webrtc();
   if (!w) {
     gst_webrtc_session_description_free(desc);
     return fail_pending(Error(ErrorCategory::cancelled, "the call's media was closed"));
+  }
+  bool restart = false;
+  {
+    std::lock_guard lock(mutex_);
+    restart = std::exchange(new_ice_credentials_, false);
+  }
+  if (restart) {
+    if (auto r = with_new_ice_credentials(desc); !r) {
+      gst_webrtc_session_description_free(desc);
+      return fail_pending(std::move(r).error());
+    }
   }
   GstPromise* promise = gst_promise_new_with_change_func(
       +[](GstPromise* p, gpointer data) {
@@ -1973,6 +2025,7 @@ Result<void> Call::set_remote_answer(std::string text) {
   {
     std::lock_guard lock(mutex_);
     last_local_was_offer_ = false;
+    if (auto ufrag = sdp::ice_ufrag(*parsed); !ufrag.empty()) remote_ufrag_ = std::move(ufrag);
     remote_dirs_ = dirs;
     for (const auto& [mline, offered] : offered_dirs_) {
       const auto it = dirs.find(mline);

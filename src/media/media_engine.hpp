@@ -70,7 +70,8 @@ class CallMedia : public sip::MediaSession {
   virtual Result<void> send_dtmf(char tone, std::chrono::milliseconds duration = std::chrono::milliseconds{100}) = 0;
   [[nodiscard]] virtual bool dtmf_supported() const = 0;
 
-  // The next offer restarts ICE (new ufrag/pwd).
+  // The next offer restarts ICE (new ufrag/pwd). An offer from the peer with new credentials is answered with new
+  // ones without being asked.
   virtual void request_ice_restart() = 0;
 
   // Live switching (block the pad, swap the element, unblock).

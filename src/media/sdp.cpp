@@ -239,6 +239,24 @@ void remove_attributes(Section& m, std::string_view key, std::string_view value)
   });
 }
 
+std::string ice_ufrag(const Description& d) {
+  if (!d.media.empty()) {
+    if (auto u = attribute(d.media.front(), "ice-ufrag")) return *u;
+  }
+  return attribute(d.session, "ice-ufrag").value_or("");
+}
+
+void set_ice_credentials(Description& d, std::string_view ufrag, std::string_view pwd) {
+  auto apply = [&](Section& lines) {
+    for (auto& l : lines) {
+      if (l.starts_with("a=ice-ufrag:")) l = "a=ice-ufrag:" + std::string(ufrag);
+      if (l.starts_with("a=ice-pwd:")) l = "a=ice-pwd:" + std::string(pwd);
+    }
+  };
+  apply(d.session);
+  for (auto& m : d.media) apply(m);
+}
+
 std::vector<std::string> candidates(const Section& m) {
   std::vector<std::string> out;
   for (const auto& l : m) {

@@ -60,6 +60,12 @@ void add_codec(Section& m, const Rtpmap& codec);
 [[nodiscard]] std::optional<std::string> attribute(const Section& m, std::string_view key);
 void remove_attributes(Section& m, std::string_view key, std::string_view value = {});
 
+// The ICE username fragment: the first section's a=ice-ufrag, else the session's; "" when there is none.
+[[nodiscard]] std::string ice_ufrag(const Description& d);
+// Every a=ice-ufrag and a=ice-pwd (session level and sections) gets these values: how an ICE restart is written
+// (RFC 8839 §4.4.1.1.1). Nothing is added where there was none.
+void set_ice_credentials(Description& d, std::string_view ufrag, std::string_view pwd);
+
 // Candidate lines ("candidate:..." without "a=") of a section.
 [[nodiscard]] std::vector<std::string> candidates(const Section& m);
 // Puts `cached[mline]` into every active section that has no candidate (webrtcbin writes none into re-offers).

@@ -147,6 +147,7 @@ const pageMethods = {
   reject: 'reject',
   hangup: 'hangup',
   hold: 'hold',
+  ice_restart: 'iceRestart',
   dtmf: 'dtmf',
   message: 'message',
   refer: 'refer',

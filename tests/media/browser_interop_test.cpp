@@ -20,6 +20,7 @@
 #include "browser_peer.hpp"
 #include "kamailio_process.hpp"
 #include "media/media_engine.hpp"
+#include "media/sdp.hpp"
 #include "turn_process.hpp"
 #include "wazo/core/runtime.hpp"
 #include "wazo/sip/user_agent.hpp"
@@ -223,6 +224,16 @@ class BrowserInterop : public ::testing::Test {
   }
   Json stats(const std::string& page, long call, int window_ms = 1000) {
     return command({{"cmd", "stats"}, {"page", page}, {"call", call}, {"window", window_ms}});
+  }
+
+  // After a settling half second, a second of audio arrives at both ends.
+  void expect_audio_both_ways(media::CallMedia& media, const std::string& page, long call) {
+    std::this_thread::sleep_for(500ms);
+    const auto c1 = cpp_in_bytes(media.stats());
+    const auto b1 = in_bytes(stats(page, call));
+    std::this_thread::sleep_for(1000ms);
+    EXPECT_GT(in_bytes(stats(page, call)) - b1, 0) << "the page no longer hears us";
+    EXPECT_GT(cpp_in_bytes(media.stats()) - c1, 0u) << "we no longer hear the page";
   }
 
   std::shared_ptr<media::CallMedia> new_media(const CppLine& line, bool video) {
@@ -451,6 +462,50 @@ TEST_F(BrowserInterop, HoldAndResumeByTheBrowser) {
   std::this_thread::sleep_for(1000ms);
   EXPECT_GT(in_bytes(stats("bob", call.browser_call)) - b3, 0) << "we did not resume sending";
   EXPECT_GT(cpp_in_bytes(call.cpp.media->stats()) - c3, 0u);
+  hangup_from_cpp(call.cpp, "bob", call.browser_call);
+}
+
+// The page restarts ICE (a re-INVITE whose offer has a new ufrag and pwd, as the JS SDK does when it reconnects):
+// our answer carries new credentials too (JSEP: an answer to a restart restarts), and audio flows both ways on the
+// new session.
+TEST_F(BrowserInterop, IceRestartByTheBrowser) {
+  auto call = browser_calls(*alice_, "bob");
+  ASSERT_TRUE(call.cpp.media && call.browser_call != 0);
+  std::this_thread::sleep_for(500ms);
+
+  const Json restarted = command({{"cmd", "ice_restart"}, {"page", "bob"}, {"call", call.browser_call}});
+  ASSERT_TRUE(restarted.contains("after")) << restarted.dump();
+  EXPECT_NE(restarted["after"]["local"], restarted["before"]["local"]) << restarted.dump();
+  EXPECT_NE(restarted["after"]["remote"], restarted["before"]["remote"])
+      << "our answer kept its ICE credentials: " << restarted.dump();
+  expect_audio_both_ways(*call.cpp.media, "bob", call.browser_call);
+  hangup_from_cpp(call.cpp, "bob", call.browser_call);
+}
+
+// We restart ICE (what the phone does when the media path fails): our re-offer has new credentials, the page
+// restarts too (its answer's ufrag changes), and audio flows both ways on the new session.
+TEST_F(BrowserInterop, IceRestartByTheCppSide) {
+  auto call = cpp_calls(*alice_, "bob");
+  ASSERT_TRUE(call.cpp.media && call.browser_call != 0);
+  std::this_thread::sleep_for(500ms);
+  auto ufrag_of = [](const std::string& text) {
+    auto d = media::sdp::parse(text);
+    return d ? media::sdp::ice_ufrag(*d) : std::string();
+  };
+  const Json before = command({{"cmd", "sdp"}, {"page", "bob"}, {"call", call.browser_call}});
+
+  call.cpp.media->request_ice_restart();
+  auto restarted = call.cpp.session.reinvite().get_for(10s);
+  ASSERT_TRUE(restarted && restarted->ok()) << (restarted ? restarted->error().describe() : "re-INVITE: timeout");
+  const auto reinvite = browser().wait_event("reinvite", 5s, {{"page", "bob"}, {"call", call.browser_call}});
+  ASSERT_TRUE(reinvite) << browser().describe();
+  const std::string ours_before = ufrag_of(before["remote"].get<std::string>());
+  ASSERT_FALSE(ours_before.empty()) << before.dump();
+  EXPECT_NE((*reinvite)["ufrags"][0], ours_before) << "our re-offer kept its ICE credentials: " << reinvite->dump();
+  const Json after = command({{"cmd", "sdp"}, {"page", "bob"}, {"call", call.browser_call}});
+  EXPECT_NE(ufrag_of(after["local"].get<std::string>()), ufrag_of(before["local"].get<std::string>()))
+      << "the page did not restart ICE in its answer";
+  expect_audio_both_ways(*call.cpp.media, "bob", call.browser_call);
   hangup_from_cpp(call.cpp, "bob", call.browser_call);
 }
 

@@ -44,6 +44,31 @@ TEST(MediaSdp, ParsesAndSerialisesLosslessly) {
   EXPECT_EQ(sdp::serialize(*d), kWebrtcbinOffer);
 }
 
+// An ICE restart rewrites the credentials where they are (here the audio section only) and adds none.
+TEST(MediaSdp, IceCredentialsAreReadAndReplaced) {
+  auto d = sdp::parse(kWebrtcbinOffer);
+  ASSERT_TRUE(d.ok()) << d.error();
+  EXPECT_EQ(sdp::ice_ufrag(*d), "abc");
+  sdp::set_ice_credentials(*d, "NewUfrag", "NewPasswordOf22CharsAtLeast");
+  EXPECT_EQ(sdp::ice_ufrag(*d), "NewUfrag");
+  EXPECT_EQ(sdp::attribute(d->media[0], "ice-pwd"), "NewPasswordOf22CharsAtLeast");
+  const std::string text = sdp::serialize(*d);
+  EXPECT_EQ(text.find("a=ice-ufrag:abc"), std::string::npos);
+  EXPECT_EQ(text.find("a=ice-pwd:def"), std::string::npos);
+  EXPECT_EQ(text.size(), std::string(kWebrtcbinOffer).size() - 3 - 3 + 8 + 27);
+
+  auto session_level = sdp::parse(
+      "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-ufrag:top\r\n"
+      "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n");
+  ASSERT_TRUE(session_level.ok()) << session_level.error();
+  EXPECT_EQ(sdp::ice_ufrag(*session_level), "top");
+  auto none = sdp::parse("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n");
+  ASSERT_TRUE(none.ok()) << none.error();
+  EXPECT_EQ(sdp::ice_ufrag(*none), "");
+  sdp::set_ice_credentials(*none, "x", "y");
+  EXPECT_EQ(sdp::serialize(*none).find("ice-"), std::string::npos);
+}
+
 TEST(MediaSdp, RejectsWhatIsNotSdp) {
   EXPECT_EQ(sdp::parse("").error().category, wazo::ErrorCategory::parse);
   EXPECT_EQ(sdp::parse("hello\r\n").error().category, wazo::ErrorCategory::parse);

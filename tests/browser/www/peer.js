@@ -18,6 +18,7 @@ const inviteSentAt = new Map(); // Call-ID -> epoch ms the first INVITE went on 
 let audioContext = null;
 
 const directions = (sdp) => (sdp?.match(/a=(sendrecv|sendonly|recvonly|inactive)/g) || []).map((d) => d.slice(2));
+const ufrags = (sdp) => (sdp?.match(/a=ice-ufrag:\S+/g) || []).map((u) => u.slice(12));
 
 // The level of the remote audio, as a listener would hear it: an AnalyserNode on the remote track, sampled
 // every 20 ms; stats() reports the loudest sample of the last window and its dominant frequency.
@@ -110,7 +111,7 @@ function track(session, dir) {
       emit('message', { call: id, from: message.request.from.uri.toString(), body: message.request.body || '' });
       message.accept();
     },
-    onInvite: (request) => emit('reinvite', { call: id, directions: directions(request.body) }),
+    onInvite: (request) => emit('reinvite', { call: id, directions: directions(request.body), ufrags: ufrags(request.body) }),
     onRefer: (referral) => {
       const target = referral.referTo.uri.toString();
       emit('refer', { call: id, target });
@@ -318,6 +319,28 @@ window.peer = {
     });
     const pc = calls.get(call).pc;
     return { ms: now() - t0, local: directions(pc.localDescription?.sdp), remote: directions(pc.remoteDescription?.sdp) };
+  },
+  // A re-INVITE whose offer restarts ICE (new ufrag and pwd, candidates gathered again), as the Wazo JS SDK's
+  // reinvite(session, …, iceRestart) does. Returns the ufrags before and after, both sides.
+  async iceRestart({ call }) {
+    const s = session(call);
+    const pc = calls.get(call).pc;
+    const before = { local: ufrags(pc.localDescription?.sdp), remote: ufrags(pc.remoteDescription?.sdp) };
+    const saved = s.sessionDescriptionHandlerOptionsReInvite;
+    s.sessionDescriptionHandlerOptionsReInvite = { ...(saved || {}), offerOptions: { iceRestart: true } };
+    const t0 = now();
+    try {
+      await new Promise((resolve, reject) => {
+        s.invite({ requestDelegate: requestDelegate('re-INVITE', resolve, reject) }).catch(reject);
+      });
+    } finally {
+      s.sessionDescriptionHandlerOptionsReInvite = saved;
+    }
+    return {
+      ms: now() - t0,
+      before,
+      after: { local: ufrags(pc.localDescription?.sdp), remote: ufrags(pc.remoteDescription?.sdp) },
+    };
   },
   async dtmf({ call, tones, method = 'rtp', duration = 100 }) {
     const s = session(call);
