@@ -93,19 +93,39 @@ std::string percent_encode(std::string_view s) {
 // ("UPnP port mapping timed out", 200 ms): a fixed 200 ms on every offer and answer, so on call setup. SIP media
 // needs no UPnP (STUN and TURN cover NAT), so it is turned off on the agent as soon as webrtcbin makes its first
 // transport, whose nicesrc carries the agent; webrtcbin gathers only after that.
-void disable_upnp_on_nice_agent(GstBin* /*bin*/, GstBin* /*sub_bin*/, GstElement* element, gpointer /*data*/) {
+using PacketCounter = std::shared_ptr<std::atomic<std::uint64_t>>;
+
+// Every nicesrc of a call's pipeline (one per ICE transport, made by webrtcbin): no UPnP on its agent (pitfall:
+// the agent would talk to the LAN's gateway), and a count of the packets it receives (RTP, RTCP, DTLS), which
+// says whether the media path is alive (libnice 0.1.21 has no consent freshness to say so).
+void on_element_added(GstBin* /*bin*/, GstBin* /*sub_bin*/, GstElement* element, gpointer data) {
   GstElementFactory* factory = gst_element_get_factory(element);
   if (!factory) return;
   const gchar* name = gst_plugin_feature_get_name(reinterpret_cast<GstPluginFeature*>(factory));
   if (!name || std::strcmp(name, "nicesrc") != 0) return;
   GObject* agent = nullptr;
   g_object_get(element, "agent", &agent, nullptr);
-  if (!agent) return;
-  if (g_object_class_find_property(reinterpret_cast<GObjectClass*>(reinterpret_cast<GTypeInstance*>(agent)->g_class),
-                                   "upnp")) {
-    g_object_set(agent, "upnp", FALSE, nullptr);
+  if (agent) {
+    if (g_object_class_find_property(reinterpret_cast<GObjectClass*>(reinterpret_cast<GTypeInstance*>(agent)->g_class),
+                                     "upnp")) {
+      g_object_set(agent, "upnp", FALSE, nullptr);
+    }
+    g_object_unref(agent);
   }
-  g_object_unref(agent);
+  if (GstPad* src = gst_element_get_static_pad(element, "src")) {
+    gst_pad_add_probe(
+        src, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+        +[](GstPad*, GstPadProbeInfo* info, gpointer counter) {
+          const guint n = (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST)
+                              ? gst_buffer_list_length(GST_PAD_PROBE_INFO_BUFFER_LIST(info))
+                              : 1U;
+          static_cast<PacketCounter*>(counter)->get()->fetch_add(n, std::memory_order_relaxed);
+          return GST_PAD_PROBE_OK;
+        },
+        new PacketCounter(*static_cast<PacketCounter*>(data)),
+        [](gpointer counter) { delete static_cast<PacketCounter*>(counter); });
+    gst_object_unref(src);
+  }
 }
 
 bool has_non_loopback_interface() {
@@ -340,6 +360,7 @@ class Call : public std::enable_shared_from_this<Call> {
   }
   Result<void> send_dtmf(char tone, std::chrono::milliseconds duration);
   bool dtmf_supported() const { return te_send_pt_ >= 0; }
+  std::uint64_t packets_received() const { return packets_in_->load(std::memory_order_relaxed); }
   void request_ice_restart() {
     std::lock_guard lock(mutex_);
     ice_restart_ = true;
@@ -448,6 +469,7 @@ class Call : public std::enable_shared_from_this<Call> {
   std::atomic<int> te_send_pt_{-1}, te_send_clock_{8000}, te_recv_pt_{-1}, te_recv_clock_{8000};
   std::atomic<std::uint64_t> audio_decoded_{0}, video_decoded_{0}, audio_encoded_{0}, video_encoded_{0};
   std::atomic<double> level_{0};
+  PacketCounter packets_in_ = std::make_shared<std::atomic<std::uint64_t>>(0);  // what the nicesrcs received
   std::atomic<bool> audio_track_seen_{false}, video_track_seen_{false};
   std::atomic<bool> connected_{false};
   // The ad hoc conference this call is a member of (set_bridge); read by the decode and encode threads.
@@ -524,8 +546,9 @@ Result<void> Call::build() {
     gst_pipeline_use_clock(GST_PIPELINE(pipeline_), clock);
     gst_object_unref(clock);
   }
-  g_signal_connect_data(pipeline_, "deep-element-added", reinterpret_cast<GCallback>(&disable_upnp_on_nice_agent),
-                        nullptr, nullptr, GConnectFlags{});
+  g_signal_connect_data(
+      pipeline_, "deep-element-added", reinterpret_cast<GCallback>(&on_element_added), new PacketCounter(packets_in_),
+      +[](gpointer counter, GClosure*) { delete static_cast<PacketCounter*>(counter); }, GConnectFlags{});
   webrtc_ = make_element("webrtcbin", "webrtc");
   if (!webrtc_) return media_error("the GStreamer element webrtcbin is missing (gstreamer1.0-plugins-bad)");
   gst_object_ref(webrtc_);
@@ -2253,6 +2276,7 @@ class GstCallMedia final : public CallMedia {
   }
   bool dtmf_supported() const override { return call_->dtmf_supported(); }
   void request_ice_restart() override { call_->request_ice_restart(); }
+  std::optional<std::uint64_t> packets_received() const override { return call_->packets_received(); }
   Result<void> set_audio_source(AudioSource source) override { return call_->set_audio_source(std::move(source)); }
   Result<void> set_video_source(VideoSource source) override { return call_->set_video_source(std::move(source)); }
   Result<void> set_audio_sink(AudioSink sink) override { return call_->set_audio_sink(std::move(sink)); }

@@ -11,8 +11,10 @@
 // I/O thread, never on a GStreamer thread; audio/video sink callbacks run on a media thread.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "media/audio_bridge.hpp"
@@ -69,6 +71,10 @@ class CallMedia : public sip::MediaSession {
   // RFC 4733 telephone-event, when the peer offered or accepted it (see dtmf_supported()).
   virtual Result<void> send_dtmf(char tone, std::chrono::milliseconds duration = std::chrono::milliseconds{100}) = 0;
   [[nodiscard]] virtual bool dtmf_supported() const = 0;
+
+  // Packets received from the peer so far (media, RTCP, DTLS; not ICE checks): whether the media path is alive.
+  // Reading it is cheap (an atomic). nullopt when the engine cannot tell.
+  [[nodiscard]] virtual std::optional<std::uint64_t> packets_received() const = 0;
 
   // The next offer restarts ICE (new ufrag/pwd). An offer from the peer with new credentials is answered with new
   // ones without being asked.

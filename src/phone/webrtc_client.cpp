@@ -298,6 +298,7 @@ void WebRTCClient::Impl::watch_session(const std::shared_ptr<CallState>& c) {
     }
     self->emitter.emit(SessionAccepted{call->session, video});
     self->schedule_stats(call);
+    self->watch_path(call);
   }));
   subs.push_back(s.on<sip::Terminated>([weak, wc](const sip::Terminated& t) {
     auto self = weak.lock();
@@ -323,6 +324,7 @@ void WebRTCClient::Impl::watch_session(const std::shared_ptr<CallState>& c) {
     });
     if (call->stats_timer) call->stats_timer->cancel();
     if (call->ice_timer) call->ice_timer->cancel();
+    if (call->path_timer) call->path_timer->cancel();
     if (call->media) call->media->close();
     self->emitter.emit(SessionEnded{call->session, t, transferred});
     call->subs.clear();  // this handler's own subscription among them: the emitter keeps it alive until it returns
@@ -471,6 +473,59 @@ void WebRTCClient::Impl::schedule_stats(const std::shared_ptr<CallState>& c) {
     if (ec || !self || !call || call->ended) return;
     self->emitter.emit(SessionNetworkStats{call->session, call->media->stats()});
     self->schedule_stats(call);
+  });
+}
+
+// No packet from the peer for media_timeout while it should be sending (neither side holds the other):
+// the path is down, handled as ICE going `disconnected` (restart re-INVITEs), again every media_timeout while it
+// lasts; the first packet after that is ICE `connected` again. libnice 0.1.21 (Debian 12) has no consent
+// freshness (RFC 7675): without this, a dead path would never be noticed.
+void WebRTCClient::Impl::watch_path(const std::shared_ptr<CallState>& c) {
+  const auto timeout = config.media_timeout;
+  if (timeout.count() <= 0 || !c->media || !c->media->packets_received()) return;
+  if (!c->path_timer) {
+    c->path_timer = std::make_unique<boost::asio::steady_timer>(rt.context());
+    std::lock_guard lock(mutex);
+    c->path_packets = *c->media->packets_received();
+    c->path_alive_at = std::chrono::steady_clock::now();
+  }
+  c->path_timer->expires_after(std::clamp<std::chrono::milliseconds>(timeout / 4, std::chrono::milliseconds(50),
+                                                                     std::chrono::milliseconds(1000)));
+  std::weak_ptr<Impl> weak = weak_from_this();
+  std::weak_ptr<CallState> wc = c;
+  c->path_timer->async_wait([weak, wc, timeout](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    auto call = wc.lock();
+    if (ec || !self || !call) return;
+    const std::uint64_t packets = call->media->packets_received().value_or(0);
+    // Only a sendrecv session must carry packets both ways: a peer that holds us may send nothing at all.
+    const bool expecting = call->media->negotiated_direction() == Direction::sendrecv;
+    const auto now = std::chrono::steady_clock::now();
+    const char* report = nullptr;
+    {
+      std::lock_guard lock(self->mutex);
+      if (call->ended) return;
+      const bool moved = packets != call->path_packets;
+      call->path_packets = packets;
+      if (moved || !expecting) {
+        call->path_alive_at = now;
+        if (call->path_down && moved) report = "connected";
+        if (moved) call->path_down = false;
+      } else if (now - call->path_alive_at >= timeout &&
+                 (!call->path_down || now - call->path_reported_at >= timeout)) {
+        call->path_down = true;
+        call->path_reported_at = now;
+        report = "disconnected";
+      }
+    }
+    if (report) {
+      if (*report == 'd') {
+        self->rt.logger().warn(kCategory, "no media from the peer for " + std::to_string(timeout.count()) +
+                                              " ms: the media path is taken for down");
+      }
+      self->on_ice_state(call, report);
+    }
+    self->watch_path(call);
   });
 }
 

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <functional>
 #include <future>
@@ -26,6 +27,7 @@
 #include "kamailio_process.hpp"
 #include "media/media_engine.hpp"
 #include "pulse_process.hpp"
+#include "turn_process.hpp"
 #include "wazo/core/runtime.hpp"
 #include "wazo/phone/phone.hpp"
 #include "xvfb_process.hpp"
@@ -58,15 +60,18 @@ struct Server {
 
 // One phone with a tone of its own; counts what it sees.
 struct Peer {
-  Peer(Runtime& rt, const Server& s, const std::string& who, double tone_hz)
+  // `tweak` changes the client's configuration (ICE servers, timeouts) before it is made.
+  Peer(Runtime& rt, const Server& s, const std::string& who, double tone_hz,
+       const std::function<void(WebRtcConfig&)>& tweak = {})
       : line(s.line(who)),
-        client(rt, WebRtcConfig{.display_name = who,
-                                .websocket_url = s.ws_url,
-                                .authorization_user = line.user,
-                                .password = line.password,
-                                .domain = s.domain,
-                                .media = media_options(tone_hz, &heard, &seen),
-                                .network_stats_interval = 500ms}),
+        client(rt, tweaked(WebRtcConfig{.display_name = who,
+                                        .websocket_url = s.ws_url,
+                                        .authorization_user = line.user,
+                                        .password = line.password,
+                                        .domain = s.domain,
+                                        .media = media_options(tone_hz, &heard, &seen),
+                                        .network_stats_interval = 500ms},
+                           tweak)),
         phone(client, PhoneOptions{.allow_video = true}) {
     subs.push_back(phone.on<CallIncoming>([this](const CallIncoming& e) {
       std::lock_guard lock(m);
@@ -97,6 +102,9 @@ struct Peer {
     subs.push_back(phone.on<TrackAdded>([this](const TrackAdded& e) {
       if (e.kind == media::Kind::video) ++video_tracks;
     }));
+    subs.push_back(phone.on<IceDisconnected>([this](const IceDisconnected&) { ++ice_down; }));
+    subs.push_back(phone.on<IceReconnecting>([this](const IceReconnecting&) { ++ice_restarts; }));
+    subs.push_back(phone.on<IceReconnected>([this](const IceReconnected&) { ++ice_up; }));
     subs.push_back(phone.on<DtmfReceived>([this](const DtmfReceived& e) {
       std::lock_guard lock(m);
       (e.via_info ? info_digits : rtp_digits).push_back(e.tone);
@@ -105,6 +113,10 @@ struct Peer {
   ~Peer() {
     subs.clear();
     client.close();
+  }
+  static WebRtcConfig tweaked(WebRtcConfig c, const std::function<void(WebRtcConfig&)>& tweak) {
+    if (tweak) tweak(c);
+    return c;
   }
 
   // `heard` measures what the (callback) sink gets, after the output volume.
@@ -180,6 +192,7 @@ struct Peer {
   int accepted = 0;
   int media_connected = 0;
   std::atomic<int> ended{0};
+  std::atomic<int> ice_down{0}, ice_restarts{0}, ice_up{0};
   std::chrono::steady_clock::time_point accepted_at, media_at, incoming_at;
   std::string info_digits, rtp_digits;
   std::vector<Subscription> subs;
@@ -501,6 +514,49 @@ TEST_P(PhoneCall, IceRestartReInviteKeepsAudioFlowing) {
   EXPECT_TRUE(wait_until([&] {
     return bob_->audio().bytes_received - b_rx > 5'000 && alice_->audio().bytes_received - a_rx > 5'000;
   })) << "audio stopped after the ICE restart";
+  EXPECT_GT(bob_->audio().level, 0.05);
+  ASSERT_TRUE(alice_->phone.hangup(*alice_->current()).get());
+}
+
+// The media path dies mid-call without a word on the signalling (the TURN server both phones relay through is
+// frozen with SIGSTOP: a fault no real part makes on demand). Both sides notice the silence (libnice 0.1.21 would
+// not: no consent freshness), say IceDisconnected and try ICE-restart re-INVITEs; when the relay comes back, audio
+// flows again and they say IceReconnected.
+TEST_P(PhoneCall, FaultFrozenRelayIsNoticedRestartedAndRecovered) {
+  test::TurnProcess turn;
+  ASSERT_TRUE(turn.running()) << turn.error();
+  auto relay_only = [&](WebRtcConfig& c) {
+    c.media.ice_servers = {{.urls = {turn.url()}, .username = turn.user(), .credential = turn.password()}};
+    c.media.ice_transport_policy = media::IceTransportPolicy::relay;
+    c.media_timeout = 1500ms;
+    c.ice_reconnect_delay = 200ms;
+  };
+  alice_ = std::make_unique<Peer>(rt_, server_, "alice", 440, relay_only);
+  bob_ = std::make_unique<Peer>(rt_, server_, "bob", 880, relay_only);
+  ASSERT_TRUE(alice_->phone.register_ua().get());
+  ASSERT_TRUE(bob_->phone.register_ua().get());
+  ASSERT_TRUE(call_up());
+  ASSERT_TRUE(
+      wait_until([&] { return bob_->audio().bytes_received > 10'000 && alice_->audio().bytes_received > 10'000; }));
+  auto stats = alice_->phone.stats(*alice_->current());
+  ASSERT_TRUE(stats) << stats.error();
+  EXPECT_EQ(stats->local_candidate_type, "relay");
+  EXPECT_EQ(alice_->ice_down.load(), 0);
+
+  ASSERT_EQ(kill(turn.pid(), SIGSTOP), 0);
+  EXPECT_TRUE(wait_until([&] { return alice_->ice_down > 0 && bob_->ice_down > 0; }, 5s))
+      << "alice " << alice_->ice_down << " bob " << bob_->ice_down;
+  EXPECT_TRUE(wait_until([&] { return alice_->ice_restarts > 0 || bob_->ice_restarts > 0; }, 5s));
+  EXPECT_EQ(alice_->ice_up.load(), 0);
+  ASSERT_EQ(kill(turn.pid(), SIGCONT), 0);
+
+  EXPECT_TRUE(wait_until([&] { return alice_->ice_up > 0 && bob_->ice_up > 0; }, 10s))
+      << "alice " << alice_->ice_up << " bob " << bob_->ice_up;
+  const auto b_rx = bob_->audio().bytes_received;
+  const auto a_rx = alice_->audio().bytes_received;
+  EXPECT_TRUE(wait_until([&] {
+    return bob_->audio().bytes_received - b_rx > 5'000 && alice_->audio().bytes_received - a_rx > 5'000;
+  })) << "audio did not come back";
   EXPECT_GT(bob_->audio().level, 0.05);
   ASSERT_TRUE(alice_->phone.hangup(*alice_->current()).get());
 }

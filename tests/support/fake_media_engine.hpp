@@ -66,6 +66,7 @@ class FakeCallMedia final : public wazo::media::CallMedia {
   }
   [[nodiscard]] bool dtmf_supported() const override { return false; }
   void request_ice_restart() override { ++ice_restarts_; }
+  std::optional<std::uint64_t> packets_received() const override { return std::nullopt; }  // no media path
   wazo::Result<void> set_audio_source(wazo::media::AudioSource) override { return {}; }
   wazo::Result<void> set_video_source(wazo::media::VideoSource) override { return {}; }
   wazo::Result<void> set_audio_sink(wazo::media::AudioSink) override { return {}; }

@@ -72,6 +72,9 @@ struct WebRtcConfig {
   // After ICE goes `disconnected`: up to `max_ice_restarts` ICE-restart re-INVITEs, `ice_reconnect_delay` apart.
   std::chrono::milliseconds ice_reconnect_delay{500};
   int max_ice_restarts = 5;
+  // No packet from the peer for this long while it should be sending: the media path is taken for down, as if
+  // ICE went `disconnected` (IceDisconnected, then the restarts above). 0: off.
+  std::chrono::milliseconds media_timeout{5'000};
 
   std::string user_agent_string = "wazo-sdk-cpp/0.1";  // User-Agent header
 

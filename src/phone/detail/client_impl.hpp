@@ -39,6 +39,13 @@ struct CallState {
   std::optional<media::VideoSource> video_before_share;
   std::unique_ptr<boost::asio::steady_timer> stats_timer;
   std::unique_ptr<boost::asio::steady_timer> ice_timer;
+  // The media path watchdog (WebRtcConfig::media_timeout): packets seen at the last tick, when they last grew,
+  // whether the path is taken for down, and when that was last reported.
+  std::unique_ptr<boost::asio::steady_timer> path_timer;
+  std::uint64_t path_packets = 0;
+  std::chrono::steady_clock::time_point path_alive_at;
+  std::chrono::steady_clock::time_point path_reported_at;
+  bool path_down = false;
 };
 
 }  // namespace detail
@@ -79,6 +86,7 @@ struct WebRTCClient::Impl : std::enable_shared_from_this<WebRTCClient::Impl> {
   void after_answer(const std::weak_ptr<detail::CallState>& c);
   void on_ice_state(const std::shared_ptr<detail::CallState>& c, const std::string& state);
   void schedule_stats(const std::shared_ptr<detail::CallState>& c);
+  void watch_path(const std::shared_ptr<detail::CallState>& c);
   void follow_refer(const std::shared_ptr<detail::CallState>& c, const std::shared_ptr<sip::Referral>& referral);
   Result<sip::Session> invite(std::string target, CallOptions options, sip::InviteOptions invite_options,
                               std::optional<sip::Session> transferred_from);
