@@ -229,6 +229,16 @@ class PhoneCall : public ::testing::TestWithParam<std::string> {
   }
 
   // alice calls bob (who auto-accepts); true once both sides are up with media connected.
+  // 5 kB more audio arrives each way, and bob hears alice's tone.
+  void expect_audio_flowing(const char* otherwise) {
+    const auto b_rx = bob_->audio().bytes_received;
+    const auto a_rx = alice_->audio().bytes_received;
+    EXPECT_TRUE(wait_until([&] {
+      return bob_->audio().bytes_received - b_rx > 5'000 && alice_->audio().bytes_received - a_rx > 5'000;
+    })) << otherwise;
+    EXPECT_GT(bob_->audio().level, 0.05) << otherwise;
+  }
+
   bool call_up(bool video = false) {
     auto c = alice_->phone.make_call(bob_->line.target, {.video = video});
     if (!c) {
@@ -509,12 +519,7 @@ TEST_P(PhoneCall, IceRestartReInviteKeepsAudioFlowing) {
   auto r = alice_->client.ice_restart(sessions.front()).get();
   ASSERT_TRUE(r) << r.error();
   std::this_thread::sleep_for(500ms);
-  const auto b_rx = bob_->audio().bytes_received;
-  const auto a_rx = alice_->audio().bytes_received;
-  EXPECT_TRUE(wait_until([&] {
-    return bob_->audio().bytes_received - b_rx > 5'000 && alice_->audio().bytes_received - a_rx > 5'000;
-  })) << "audio stopped after the ICE restart";
-  EXPECT_GT(bob_->audio().level, 0.05);
+  expect_audio_flowing("audio stopped after the ICE restart");
   ASSERT_TRUE(alice_->phone.hangup(*alice_->current()).get());
 }
 
@@ -552,12 +557,7 @@ TEST_P(PhoneCall, FaultFrozenRelayIsNoticedRestartedAndRecovered) {
 
   EXPECT_TRUE(wait_until([&] { return alice_->ice_up > 0 && bob_->ice_up > 0; }, 10s))
       << "alice " << alice_->ice_up << " bob " << bob_->ice_up;
-  const auto b_rx = bob_->audio().bytes_received;
-  const auto a_rx = alice_->audio().bytes_received;
-  EXPECT_TRUE(wait_until([&] {
-    return bob_->audio().bytes_received - b_rx > 5'000 && alice_->audio().bytes_received - a_rx > 5'000;
-  })) << "audio did not come back";
-  EXPECT_GT(bob_->audio().level, 0.05);
+  expect_audio_flowing("audio did not come back");
   ASSERT_TRUE(alice_->phone.hangup(*alice_->current()).get());
 }
 
