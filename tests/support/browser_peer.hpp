@@ -10,11 +10,13 @@
 //
 // Commands (each names its "page"): open, close, register, unregister, set_auto_answer {enabled, video},
 // call {target, video} -> {call, invite_sent_at}, answer {call, video}, reject {call, status}, hangup {call},
-// hold {call, hold}, ice_restart {call} -> {before, after: {local, remote ufrags}}, dtmf {call, tones, method: "rtp"|"info"}, message {target | call, body, contentType},
-// refer {call, target}, stats {call, window} -> {audio|video: {in, out}, pair, dtls, level}, sdp {call}, calls.
+// hold {call, hold}, ice_restart {call} -> {before, after} (local and remote ufrags),
+// dtmf {call, tones, method: "rtp"|"info"}, message {target | call, body, contentType}, refer {call, target},
+// stats {call, window} -> {audio|video: {in, out}, pair, dtls, level}, sdp {call}, calls.
 // Events: registered, unregistered, invite {call, from, video}, progress, rejected, established, terminated,
-// reinvite, track, pc_state, ice_state, message {from, body, call?}, info {call, content_type, body},
-// notify {call, body}, refer, call_created, error, disconnected. Every event has "page" and "t" (epoch ms).
+// reinvite {call, directions, ufrags}, track, pc_state, ice_state, message {from, body, call?},
+// info {call, content_type, body}, notify {call, body}, refer, call_created, error, disconnected.
+// Every event has "page" and "t" (epoch ms).
 //
 // Threads: command() and wait_event() may be called from any thread; they block the caller only.
 #pragma once
