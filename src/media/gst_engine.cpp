@@ -690,6 +690,8 @@ void Call::close() {
     runtime_.post([self = shared_from_this()] { self->close(); });
     return;
   }
+  // The figures as the call ends: stats() of a closed call gives them (a call's summary, a CLI's last line).
+  if (webrtc()) (void)stats();
   GstElement* pipeline = nullptr;
   GstElement* webrtc = nullptr;
   GstElement* wavenc = nullptr;

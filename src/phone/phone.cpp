@@ -267,7 +267,7 @@ void Phone::Impl::wire() {
       }
       self->emitter.emit(CallFailed{c, err});
     }
-    self->emitter.emit(CallEnded{c, cause, e.info.status, e.info.reason, e.info.error});
+    self->emitter.emit(CallEnded{c, cause, e.info.status, e.info.reason, e.info.error, e.stats});
   }));
   subs.push_back(client.on<SessionHeld>([weak](const SessionHeld& e) {
     auto self = weak.lock();

@@ -325,8 +325,13 @@ void WebRTCClient::Impl::watch_session(const std::shared_ptr<CallState>& c) {
     if (call->stats_timer) call->stats_timer->cancel();
     if (call->ice_timer) call->ice_timer->cancel();
     if (call->path_timer) call->path_timer->cancel();
-    if (call->media) call->media->close();
-    self->emitter.emit(SessionEnded{call->session, t, transferred});
+    // The last figures, read before the media goes (bounded: a busy webrtcbin gives what it had).
+    std::optional<media::CallStats> last;
+    if (call->media) {
+      last = call->media->stats();
+      call->media->close();
+    }
+    self->emitter.emit(SessionEnded{call->session, t, transferred, std::move(last)});
     call->subs.clear();  // this handler's own subscription among them: the emitter keeps it alive until it returns
   }));
   subs.push_back(s.on<sip::IncomingInfo>([weak, wc](const sip::IncomingInfo& i) {

@@ -90,7 +90,11 @@ struct Peer {
       media_at = std::chrono::steady_clock::now();
       ++media_connected;
     }));
-    subs.push_back(phone.on<CallEnded>([this](const CallEnded&) { ++ended; }));
+    subs.push_back(phone.on<CallEnded>([this](const CallEnded& e) {
+      std::lock_guard lock(m);
+      if (e.stats && e.stats->audio) end_audio = *e.stats->audio;
+      ++ended;
+    }));
     subs.push_back(phone.on<NetworkStats>([this](const NetworkStats& e) {
       if (e.stats.audio && e.stats.audio->bytes_received > 0) ++network_stats;
     }));
@@ -192,6 +196,7 @@ struct Peer {
   int accepted = 0;
   int media_connected = 0;
   std::atomic<int> ended{0};
+  std::optional<media::StreamStats> end_audio;  // the audio figures that came with CallEnded
   std::atomic<int> ice_down{0}, ice_restarts{0}, ice_up{0};
   std::chrono::steady_clock::time_point accepted_at, media_at, incoming_at;
   std::string info_digits, rtp_digits;
@@ -299,8 +304,19 @@ TEST_P(PhoneCall, AudioBothWaysThenHoldStopsTheHeldDirectionAndResumeRestartsIt)
     return bob_->audio().bytes_sent - bob_tx1 > 5'000 && alice_->audio().bytes_received - alice_rx1 > 5'000;
   })) << "media did not come back after resume";
 
+  // The call's last figures come with its end, on both sides (bob's by the BYE), and cover all that was counted.
+  const auto alice_before = alice_->audio();
+  const auto bob_before = bob_->audio();
   ASSERT_TRUE(alice_->phone.hangup(a_call).get());
-  EXPECT_TRUE(wait_until([&] { return bob_->ended.load() > 0; }));
+  EXPECT_TRUE(wait_until([&] { return bob_->ended.load() > 0 && alice_->ended.load() > 0; }));
+  for (auto* p : {alice_.get(), bob_.get()}) {
+    std::lock_guard lock(p->m);
+    ASSERT_TRUE(p->end_audio.has_value()) << "CallEnded without the call's statistics";
+    const auto& before = p == alice_.get() ? alice_before : bob_before;
+    EXPECT_GE(p->end_audio->bytes_sent, before.bytes_sent);
+    EXPECT_GE(p->end_audio->bytes_received, before.bytes_received);
+    EXPECT_GT(p->end_audio->packets_received, 100U);
+  }
 }
 
 // The client's output volume scales what the sink of a live call gets.

@@ -334,6 +334,7 @@ struct CallRecord {
   std::optional<Error> error;
   std::optional<media::CallStats> stats;  // the last sample taken while the call was up
   int hold_changes = 0;                   // held / resumed events so far, either side
+  int changes = 0;                        // what the driving loop waits for: media up, hold changes, the end
 };
 
 // The phone's events as lines ("+0.20 s established") or JSON objects, and the calls' state for the main thread.
@@ -393,8 +394,11 @@ class Watch {
     }));
     subs.push_back(p.on<phone::MediaConnected>([this](const phone::MediaConnected& e) {
       std::lock_guard lock(mutex_);
-      calls_[e.call.sip_call_id].media_connected = true;
+      auto& r = calls_[e.call.sip_call_id];
+      r.media_connected = true;
+      ++r.changes;
       print("media_connected", "media connected (ICE and DTLS up)");
+      cv_.notify_all();
     }));
     subs.push_back(p.on<phone::TrackAdded>([this](const phone::TrackAdded& e) {
       std::lock_guard lock(mutex_);
@@ -404,12 +408,12 @@ class Watch {
     subs.push_back(p.on<phone::CallHeld>([this](const phone::CallHeld& e) {
       std::lock_guard lock(mutex_);
       print("held", e.remote ? "held by the peer" : "held", {{"remote", e.remote}});
-      ++calls_[e.call.sip_call_id].hold_changes;
+      changed_hold(e.call.sip_call_id);
     }));
     subs.push_back(p.on<phone::CallResumed>([this](const phone::CallResumed& e) {
       std::lock_guard lock(mutex_);
       print("resumed", e.remote ? "resumed by the peer" : "resumed", {{"remote", e.remote}});
-      ++calls_[e.call.sip_call_id].hold_changes;
+      changed_hold(e.call.sip_call_id);
     }));
     subs.push_back(p.on<phone::DtmfReceived>([this](const phone::DtmfReceived& e) {
       std::lock_guard lock(mutex_);
@@ -448,6 +452,8 @@ class Watch {
       r.sip_status = e.sip_status;
       r.reason = e.reason;
       r.error = e.error;
+      if (e.stats) r.stats = e.stats;
+      ++r.changes;
       std::string text = std::string("ended (") + phone::to_string(e.cause) + ")";
       Json extra{{"cause", phone::to_string(e.cause)}};
       if (e.sip_status >= 300) {
@@ -482,10 +488,14 @@ class Watch {
 
   bool wait_ended(const std::string& id, milliseconds limit) {
     std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, limit, [&] {
-      auto it = calls_.find(id);
-      return it != calls_.end() && it->second.ended;
-    });
+    return cv_.wait_for(lock, limit, [&] { return calls_[id].ended; });
+  }
+
+  // Waits up to `limit` for the call's record to change from what `seen` (its `changes`) says; the record.
+  CallRecord wait_change(const std::string& id, int seen, milliseconds limit) {
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, limit, [&] { return calls_[id].changes != seen; });
+    return calls_[id];
   }
 
   CallRecord record(const std::string& id) {
@@ -493,13 +503,14 @@ class Watch {
     return calls_[id];
   }
 
-  void set_stats(const std::string& id, media::CallStats stats) {
-    std::lock_guard lock(mutex_);
+ private:
+  void changed_hold(const std::string& id) {  // under mutex_
     auto& r = calls_[id];
-    if (!r.ended) r.stats = std::move(stats);
+    ++r.hold_changes;
+    ++r.changes;
+    cv_.notify_all();
   }
 
- private:
   void print(const std::string& event, const std::string& text, Json extra = Json::object()) {
     const double t = seconds_between(t0_, Clock::now());
     if (json_) {
@@ -586,7 +597,8 @@ std::optional<std::string> judge(const CallRecord& r) {
 }
 
 // Runs the plan of an established call until it ends: DTMF once the media is up, hold and resume, hang-up at
-// --for or on Ctrl-C; samples the statistics meanwhile (they are gone once the call ended).
+// --for or on Ctrl-C. Sleeps until the next of these is due or the call's record changes, not in a fixed tick
+// (the CLI is what people measure a call's footprint with); the statistics come with the call's end.
 void drive(phone::Phone& ph, const std::shared_ptr<Watch>& w, const std::string& id, const CallArgs& a) {
   const CallRecord start = w->record(id);
   const phone::CallSession call = start.call;
@@ -595,17 +607,22 @@ void drive(phone::Phone& ph, const std::shared_ptr<Watch>& w, const std::string&
   int hold_stage = a.hold_at ? 0 : 2;  // 0 before the hold, 1 held, 2 done
   int hold_changes_seen = start.hold_changes;
   std::optional<Clock::time_point> hangup_at;
-  Clock::time_point next_sample = Clock::now();
+  CallRecord rec = start;
   for (;;) {
-    const auto now = Clock::now();
-    if (now >= next_sample) {
-      if (auto s = ph.stats(call)) w->set_stats(id, std::move(*s));
-      next_sample = now + 200ms;
-    }
-    if (w->wait_ended(id, 20ms)) break;
+    auto now = Clock::now();
+    // What is due next; Ctrl-C is a flag set by a signal handler, looked at every 200 ms.
+    Clock::time_point due = hangup_at ? *hangup_at + 10s : now + 200ms;
+    if (!hangup_at && a.duration) due = std::min(due, answered + *a.duration);
+    if (!dtmf_sent) due = std::min(due, answered + 2s);
+    if (hold_stage == 0) due = std::min(due, answered + *a.hold_at);
+    if (hold_stage == 1) due = std::min(due, answered + *a.hold_at + a.hold_for);
+    const auto wait = std::clamp(std::chrono::duration_cast<milliseconds>(due - now), 0ms, 200ms);
+    rec = w->wait_change(id, rec.changes, wait);
+    if (rec.ended) break;
+    now = Clock::now();
     // The byte counters right after a hold or a resume: the held direction's counter stops, then goes on.
-    if (const int changes = w->record(id).hold_changes; changes != hold_changes_seen) {
-      hold_changes_seen = changes;
+    if (rec.hold_changes != hold_changes_seen) {
+      hold_changes_seen = rec.hold_changes;
       if (auto s = ph.stats(call); s && s->audio) {
         w->say("counters",
                "  audio so far: sent " + std::to_string(s->audio->bytes_sent) + " bytes, received " +
@@ -623,7 +640,6 @@ void drive(phone::Phone& ph, const std::shared_ptr<Watch>& w, const std::string&
       continue;
     }
     if (g_call_interrupted || (a.duration && elapsed >= *a.duration)) {
-      if (auto s = ph.stats(call)) w->set_stats(id, std::move(*s));
       w->say("hangup", "hanging up");
       ph.hangup(call).then([w, id](Result<void> r) {
         if (!r && !w->record(id).ended) w->say("hangup_failed", "hang-up failed: " + describe_failure(r.error()));
@@ -631,7 +647,7 @@ void drive(phone::Phone& ph, const std::shared_ptr<Watch>& w, const std::string&
       hangup_at = now;
       continue;
     }
-    if (!dtmf_sent && (w->record(id).media_connected || elapsed >= 2s)) {
+    if (!dtmf_sent && (rec.media_connected || elapsed >= 2s)) {
       dtmf_sent = true;
       ph.send_key(call, a.dtmf).then([w, digits = a.dtmf](Result<void> r) {
         if (r) {

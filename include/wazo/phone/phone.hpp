@@ -94,6 +94,7 @@ struct CallEnded {  // exactly once per call; the last event of the call
   int sip_status = 0;  // the final response's status, when there was one
   std::string reason;
   std::optional<Error> error;
+  std::optional<media::CallStats> stats;  // the call's media figures as it ended: bytes, packets, loss, MOS…
 };
 struct CallFailed {  // an outgoing call that did not get answered (before its CallEnded): rejected, timeout, error
   CallSession call;

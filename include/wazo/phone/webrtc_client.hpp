@@ -160,8 +160,9 @@ struct SessionAccepted {  // 200 + ACK: the call is up
 };
 struct SessionEnded {  // exactly once per call (also for calls that failed or were rejected)
   sip::Session session;
-  sip::Terminated info;      // cause, SIP status and reason
-  bool transferred = false;  // ended because a transfer completed (ours or the peer's)
+  sip::Terminated info;                   // cause, SIP status and reason
+  bool transferred = false;               // ended because a transfer completed (ours or the peer's)
+  std::optional<media::CallStats> stats;  // the media's figures as the call ended (none: the call had no media)
 };
 struct SessionHeld {  // a hold or resume completed; `remote`: the peer's re-INVITE, else ours
   sip::Session session;
