@@ -19,7 +19,10 @@ if [ "$mode" = test ]; then
     chromium nodejs coturn iproute2
     # Xvfb: a display for the screen-sharing test (ximagesrc); PulseAudio (virtual speakers and microphones),
     # parec and GStreamer's pulsesrc/pulsesink: the device tests
-    xvfb pulseaudio pulseaudio-utils gstreamer1.0-pulseaudio)
+    xvfb pulseaudio pulseaudio-utils gstreamer1.0-pulseaudio
+    # PipeWire with WirePlumber on a private session bus, and virtual cameras (gst-launch-1.0 publishing test
+    # patterns as Video/Source nodes): the camera test
+    dbus-daemon pipewire pipewire-bin wireplumber gstreamer1.0-pipewire gstreamer1.0-tools)
   # Debian's npm package; a Node.js that brings its own npm (NodeSource) must not get it.
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

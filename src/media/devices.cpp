@@ -75,19 +75,28 @@ bool is_default(GstDevice* device) {
   return def != FALSE;
 }
 
+// One monitor for the process, started at the first use and never stopped: the device providers keep their
+// connections (PulseAudio, PipeWire) and follow hot-plugging, and a list costs no provider start. (Stopping
+// PipeWire 0.3.65's provider removes devices it has already freed: GStreamer-CRITICALs, then a crash.)
+GstDeviceMonitor* shared_monitor() {
+  static GstDeviceMonitor* const monitor = [] {
+    GstDeviceMonitor* m = gst_device_monitor_new();
+    gst_device_monitor_add_filter(m, "Audio/Source", nullptr);
+    gst_device_monitor_add_filter(m, "Audio/Sink", nullptr);
+    gst_device_monitor_add_filter(m, "Video/Source", nullptr);
+    // Without a sound server or a camera the providers find nothing; start() still returns promptly. A monitor
+    // that did not start probes its providers on each get_devices instead.
+    gst_device_monitor_start(m);
+    return m;
+  }();
+  return monitor;
+}
+
 template <class F>
 void for_each_device(F&& f) {
-  GstDeviceMonitor* monitor = gst_device_monitor_new();
-  gst_device_monitor_add_filter(monitor, "Audio/Source", nullptr);
-  gst_device_monitor_add_filter(monitor, "Audio/Sink", nullptr);
-  gst_device_monitor_add_filter(monitor, "Video/Source", nullptr);
-  // Without a sound server or a camera the providers find nothing; start() still returns promptly.
-  const bool started = gst_device_monitor_start(monitor) != FALSE;
-  GList* devices = gst_device_monitor_get_devices(monitor);
+  GList* devices = gst_device_monitor_get_devices(shared_monitor());
   for (GList* l = devices; l; l = l->next) f(static_cast<GstDevice*>(l->data));
   g_list_free_full(devices, gst_object_unref);
-  if (started) gst_device_monitor_stop(monitor);
-  gst_object_unref(monitor);
 }
 
 }  // namespace

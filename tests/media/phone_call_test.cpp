@@ -26,6 +26,7 @@
 #include "engine_process.hpp"
 #include "kamailio_process.hpp"
 #include "media/media_engine.hpp"
+#include "pipewire_process.hpp"
 #include "pulse_process.hpp"
 #include "turn_process.hpp"
 #include "wazo/core/runtime.hpp"
@@ -124,10 +125,13 @@ struct Peer {
   }
 
   // `heard` measures what the (callback) sink gets, after the output volume.
-  // What the video sink shows: frames received and the mean luma of the last one (16 is black).
+  // What the video sink shows: frames received and the mean luma of the last one (16 is black), and its mean
+  // chroma (U, V: 128 is grey; red has V high, blue has U high).
   struct Seen {
     std::atomic<int> frames{0};
     std::atomic<double> luma{-1};
+    std::atomic<double> u{-1};
+    std::atomic<double> v{-1};
   };
 
   // `seen` gets the decoded video.
@@ -145,9 +149,18 @@ struct Peer {
       o.video_sink = {.type = media::VideoSink::Type::callback, .on_frame = [seen](const media::VideoFrame& f) {
                         const std::size_t y = static_cast<std::size_t>(f.width) * static_cast<std::size_t>(f.height);
                         if (y == 0 || f.size < y) return;
-                        std::uint64_t sum = 0, n = 0;
-                        for (std::size_t i = 0; i < y; i += 7, ++n) sum += f.data[i];
-                        seen->luma = static_cast<double>(sum) / static_cast<double>(n);
+                        auto mean = [&](std::size_t from, std::size_t count) {
+                          std::uint64_t sum = 0, n = 0;
+                          for (std::size_t i = from; i < from + count; i += 7, ++n) sum += f.data[i];
+                          return static_cast<double>(sum) / static_cast<double>(n);
+                        };
+                        seen->luma = mean(0, y);
+                        const std::size_t c = static_cast<std::size_t>((f.width + 1) / 2) *
+                                              static_cast<std::size_t>((f.height + 1) / 2);  // I420
+                        if (f.size >= y + 2 * c) {
+                          seen->u = mean(y, c);
+                          seen->v = mean(y + c, c);
+                        }
                         ++seen->frames;
                       }};
     }
@@ -434,6 +447,44 @@ TEST_P(PhoneCall, DevicesAreListedAndSwitchedDuringALiveCall) {
   ASSERT_TRUE(alice_->phone.change_audio_input_device(quiet));
   EXPECT_TRUE(wait_until([&] { return bob_->audio().level < 0.005; }, 5s)) << bob_->audio().level;
   EXPECT_FALSE(alice_->phone.change_audio_input_device("no-such-device"));
+}
+
+// Cameras, with PipeWire's: two virtual webcams (test patterns published as Video/Source nodes, which is what a
+// webcam is to PipeWire; WirePlumber links the capture to the one asked for). The list shows them; alice's camera
+// is chosen before a video call and switched during it, and what bob sees follows her choice: red, then blue.
+TEST_P(PhoneCall, CameraIsListedAndSwitchedDuringALiveCall) {
+  test::PipeWireProcess pw;
+  ASSERT_TRUE(pw.running()) << pw.error();
+  ASSERT_TRUE(pw.add_camera("wazo_red_cam", "RedCam", "red")) << pw.error();
+  ASSERT_TRUE(pw.add_camera("wazo_blue_cam", "BlueCam", "blue")) << pw.error();
+  test::ScopedEnv runtime("XDG_RUNTIME_DIR", pw.runtime_dir());
+  test::ScopedEnv no_pulse("PULSE_SERVER", "unix:" + pw.runtime_dir() + "/no-pulse");  // no sound server here
+  auto devices = media::list_devices();
+  ASSERT_TRUE(devices) << devices.error();
+  std::string red, blue, listed;
+  for (const auto& d : *devices) {
+    listed += "[" + d.id + " | " + d.name + "] ";
+    if (d.kind == media::Device::Kind::video_input && d.name == "RedCam") red = d.id;
+    if (d.kind == media::Device::Kind::video_input && d.name == "BlueCam") blue = d.id;
+  }
+  ASSERT_FALSE(red.empty() || blue.empty()) << listed;
+
+  ASSERT_TRUE(alice_->phone.change_video_input_device(red));
+  bob_->accept_video = true;
+  ASSERT_TRUE(call_up(/*video=*/true));
+  auto colours = [&] {
+    return "frames " + std::to_string(bob_->seen.frames.load()) + ", U " + std::to_string(bob_->seen.u.load()) +
+           ", V " + std::to_string(bob_->seen.v.load());
+  };
+  EXPECT_TRUE(wait_until([&] { return bob_->seen.frames > 10 && bob_->seen.v > bob_->seen.u + 60; }))
+      << "bob should see alice's red camera: " << colours();
+
+  ASSERT_TRUE(alice_->phone.change_video_input_device(blue));
+  EXPECT_TRUE(wait_until([&] { return bob_->seen.u > bob_->seen.v + 60; }))
+      << "bob should see alice's blue camera: " << colours();
+  const int frames = bob_->seen.frames;
+  EXPECT_TRUE(wait_until([&] { return bob_->seen.frames > frames + 15; })) << "the video goes on: " << colours();
+  EXPECT_FALSE(alice_->phone.change_video_input_device("no-such-camera"));
 }
 
 // alice (silent) calls bob (880 Hz) and carol (660 Hz), then merges the two calls: bob and carol, who only hear

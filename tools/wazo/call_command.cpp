@@ -737,7 +737,7 @@ int run_call(Context& ctx, const std::vector<std::string>& args) {
   const std::string id = made->sip_call_id;
 
   bool cancelled = false;
-  while (!watch->wait_settled(id, 50ms)) {
+  while (!watch->wait_settled(id, 200ms)) {
     if (g_call_interrupted && !cancelled) {
       cancelled = true;
       line.phone.hangup(*made).then([](Result<void>) {});
@@ -784,7 +784,7 @@ int run_answer(Context& ctx, const std::vector<std::string>& args) {
       failure = "no call came within " + fixed(std::chrono::duration<double>(*a.wait).count(), 1) + " s";
       break;
     }
-    auto id = watch->next_incoming(50ms);
+    auto id = watch->next_incoming(200ms);  // Ctrl-C is looked at between waits
     if (!id) continue;
     ++handled;
     const CallRecord incoming = watch->record(*id);
