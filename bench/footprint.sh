@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CPU and memory of the C++ phone against a floor, in one run: `wazo answer` registered and idle, then answering an
 # audio call from `wazo call` (a tone each way, through the dev engine), against one side of the same Opus call
-# over plain RTP (wazo_bench_rtp_floor: same media elements, no ICE/DTLS/SRTP/RTCP/SDK). Rounds alternate the two;
-# the figures are % of one core from /proc over 10 s windows, and the ratio call / floor of their medians.
+# over plain RTP (wazo_bench_rtp_floor: same media elements, no ICE/DTLS/SRTP/RTCP/SDK); then an audio+video call.
+# Rounds alternate them; the figures are % of one core from /proc over 10 s windows (5 s idle), and the ratio
+# audio call / floor of their medians.
 #
 #   bench/footprint.sh [BUILD_DIR] [ROUNDS]     BUILD_DIR: a build with WAZO_BUILD_BENCH=ON (default build)
 #
@@ -57,7 +58,7 @@ bob=(env "WAZO_SESSION_FILE=$work/bob.json" "$bin/wazo")
 "${alice[@]}" --host "$url" login alice secret >/dev/null
 "${bob[@]}" --host "$url" login bob secret >/dev/null
 
-: >"$work/idle"; : >"$work/call"; : >"$work/floor"
+: >"$work/idle"; : >"$work/call"; : >"$work/floor"; : >"$work/video"
 for round in $(seq 1 "$rounds"); do
   "${bob[@]}" answer --auto --count 1 --wait 60 --for 16 >"$work/bob.out" 2>&1 &
   answer=$!
@@ -78,8 +79,19 @@ for round in $(seq 1 "$rounds"); do
   record "$one" 10 "plain RTP floor, one side" "$work/floor"
   wait "$one" || { echo "footprint: the floor heard nothing" >&2; cat "$work/floor1.out" >&2; exit 1; }
   wait "$two" || true
+
+  # Audio and video (VP8 640x480 at 30 fps each way, the CLI's test pattern): for the figure, no floor.
+  "${bob[@]}" answer --auto --video --count 1 --wait 60 --for 16 >"$work/bob.out" 2>&1 &
+  answer=$!
+  sleep 2
+  "${alice[@]}" call 1002 --video --for 16 >"$work/alice.out" 2>&1 &
+  caller=$!
+  sleep 4
+  record "$answer" 10 "audio+video call, answering" "$work/video"
+  wait "$caller" || { echo "footprint: the video call failed" >&2; cat "$work/alice.out" >&2; exit 1; }
+  wait "$answer" || { echo "footprint: the video answer failed" >&2; cat "$work/bob.out" >&2; exit 1; }
 done
 idle=$(median <"$work/idle"); call=$(median <"$work/call"); floor=$(median <"$work/floor")
-echo "medians of $rounds: idle ${idle} %, audio call ${call} %, floor ${floor} %"
+video=$(median <"$work/video")
+echo "medians of $rounds: idle ${idle} %, audio call ${call} %, floor ${floor} %, audio+video call ${video} %"
 awk -v c="$call" -v f="$floor" 'BEGIN { if (f > 0) printf "audio call / plain RTP floor: %.2f\n", c / f }'
-tail -4 "$work/bob.out"

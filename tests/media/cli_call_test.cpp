@@ -25,6 +25,7 @@
 
 #include "child_process.hpp"
 #include "engine_process.hpp"
+#include "pulse_process.hpp"
 
 namespace wazo::cli {
 namespace {
@@ -41,34 +42,37 @@ std::optional<std::uint64_t> bytes_in(const std::string& out, const std::string&
   return std::stoull(m[1].str());
 }
 
-// The last {"event":"statistics",...} line of a --json output.
-std::optional<Json> json_stats(const std::string& out) {
-  std::optional<Json> found;
+// Each line of a --json output that is a JSON object.
+std::vector<Json> json_lines(const std::string& out) {
+  std::vector<Json> found;
   std::istringstream in(out);
   for (std::string line; std::getline(in, line);) {
     auto j = Json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.is_object() && j.value("event", "") == "statistics") found = j;
+    if (!j.is_discarded() && j.is_object()) found.push_back(std::move(j));
+  }
+  return found;
+}
+
+// The last {"event":"statistics",...} line of a --json output.
+std::optional<Json> json_stats(const std::string& out) {
+  std::optional<Json> found;
+  for (auto& j : json_lines(out)) {
+    if (j.value("event", "") == "statistics") found = std::move(j);
   }
   return found;
 }
 
 std::vector<std::string> json_events(const std::string& out) {
   std::vector<std::string> names;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    auto j = Json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.is_object()) names.push_back(j.value("event", ""));
-  }
+  for (const auto& j : json_lines(out)) names.push_back(j.value("event", ""));
   return names;
 }
 
 // The {"event":"counters"} objects of a --json output (printed right after each hold and resume).
 std::vector<Json> json_counters(const std::string& out) {
   std::vector<Json> found;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    auto j = Json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.is_object() && j.value("event", "") == "counters") found.push_back(j);
+  for (auto& j : json_lines(out)) {
+    if (j.value("event", "") == "counters") found.push_back(std::move(j));
   }
   return found;
 }
@@ -119,6 +123,21 @@ std::optional<Wav> read_wav(const std::string& path) {
   return w;
 }
 
+// The RMS (0..1) of a recording's first channel and its pitch from the zero crossings (Hz).
+std::pair<double, double> level_and_pitch(const Wav& w) {
+  double sum = 0;
+  std::size_t crossings = 0;
+  const std::size_t frames = w.samples.size() / static_cast<std::size_t>(w.channels);
+  for (std::size_t i = 0; i < frames; ++i) {
+    const double s = w.samples[i * static_cast<std::size_t>(w.channels)] / 32768.0;
+    sum += s * s;
+    if (i > 0 && (w.samples[(i - 1) * static_cast<std::size_t>(w.channels)] < 0) != (s < 0)) ++crossings;
+  }
+  if (frames == 0) return {0.0, 0.0};
+  return {std::sqrt(sum / static_cast<double>(frames)),
+          static_cast<double>(crossings) / 2.0 / (static_cast<double>(frames) / w.rate)};
+}
+
 class CliCall : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -132,7 +151,9 @@ class CliCall : public ::testing::Test {
 
   Outcome as(const std::string& who, const std::vector<std::string>& args,
              const std::function<void(pid_t, const std::string&)>& on_output = {}) {
-    return test::run_process(WAZO_CLI_PATH, args, {"WAZO_SESSION_FILE=" + dir_.file(who + ".json")}, {}, on_output);
+    std::vector<std::string> env{"WAZO_SESSION_FILE=" + dir_.file(who + ".json")};
+    env.insert(env.end(), extra_env_.begin(), extra_env_.end());
+    return test::run_process(WAZO_CLI_PATH, args, env, {}, on_output);
   }
 
   // Runs `wazo answer ARGS` as bob in the background; returns once bob said he waits for calls (false when he
@@ -166,6 +187,7 @@ class CliCall : public ::testing::Test {
 
   test::EngineProcess engine_;
   test::TempDir dir_;
+  std::vector<std::string> extra_env_;  // for every `wazo` run: "NAME=value"
   std::thread bob_;
   std::mutex m_;
   std::condition_variable cv_;
@@ -207,18 +229,54 @@ TEST_F(CliCall, AliceCallsBobToneEachWayBothExitZeroAndBobRecordsAlicesTone) {
   const auto w = read_wav(wav);
   ASSERT_TRUE(w) << "not a WAV file: " << wav;
   ASSERT_GT(w->samples.size(), static_cast<std::size_t>(w->rate * w->channels / 2)) << "under half a second";
-  double sum = 0;
-  std::size_t crossings = 0;
-  std::size_t frames = w->samples.size() / static_cast<std::size_t>(w->channels);
-  for (std::size_t i = 0; i < frames; ++i) {
-    const double s = w->samples[i * static_cast<std::size_t>(w->channels)] / 32768.0;
-    sum += s * s;
-    if (i > 0 && (w->samples[(i - 1) * static_cast<std::size_t>(w->channels)] < 0) != (s < 0)) ++crossings;
-  }
-  const double rms = std::sqrt(sum / static_cast<double>(frames));
+  const auto [rms, hz] = level_and_pitch(*w);
   EXPECT_GT(rms, 0.02) << "the recording is silent";
-  const double hz = static_cast<double>(crossings) / 2.0 / (static_cast<double>(frames) / w->rate);
   EXPECT_NEAR(hz, 440.0, 60.0) << "rms " << rms;
+}
+
+// Devices, with PulseAudio's virtual ones: `wazo devices` lists them with their ids; alice calls with the sine
+// microphone and speaker A, bob records. Bob's recording holds the sine (PulseAudio's 440 Hz, not a tone of the
+// CLI's), and PulseAudio gets bob's 660 Hz tone from speaker A, nothing from speaker B.
+TEST_F(CliCall, DevicesAreListedAndUsedForTheCall) {
+  test::PulseProcess pulse;
+  ASSERT_TRUE(pulse.running()) << pulse.error();
+  extra_env_ = {"PULSE_SERVER=" + pulse.server()};
+  const auto listed = as("alice", {"--json", "devices"});
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  std::string mic, speaker;
+  for (const auto& j : json_lines(listed.out)) {
+    if (j.value("kind", "") == "microphone" && j.value("name", "").find("ToneMic") != std::string::npos)
+      mic = j.value("id", "");
+    if (j.value("kind", "") == "speaker" && j.value("name", "") == "SpeakerA") speaker = j.value("id", "");
+  }
+  ASSERT_FALSE(mic.empty() || speaker.empty()) << listed.out;
+  const auto text = as("alice", {"devices"});
+  EXPECT_NE(text.out.find("speaker  " + speaker + "  SpeakerA"), std::string::npos) << text.out;
+
+  const std::string wav = dir_.file("bob.wav");
+  ASSERT_TRUE(start_bob({"--auto", "--count", "1", "--wait", "30", "--record", wav})) << join_bob().err;
+  std::optional<Outcome> alice;
+  std::thread caller([&] { alice = as("alice", {"call", "1002", "--for", "4", "--mic", mic, "--speaker", speaker}); });
+  std::this_thread::sleep_for(2500ms);
+  const double on_a = pulse.rms_of(std::string(test::PulseProcess::speaker_a) + ".monitor", 500ms);
+  const double on_b = pulse.rms_of(std::string(test::PulseProcess::speaker_b) + ".monitor", 500ms);
+  caller.join();
+  const auto bob = join_bob();
+  ASSERT_TRUE(alice);
+  EXPECT_EQ(alice->code, 0) << alice->out << alice->err;
+  EXPECT_EQ(bob.code, 0) << bob.out << bob.err;
+  EXPECT_GT(on_a, 0.01) << "alice's speaker A should play bob's tone";
+  EXPECT_GE(on_b, 0.0);
+  EXPECT_LT(on_b, 0.001) << "nothing into speaker B";
+  const auto w = read_wav(wav);
+  ASSERT_TRUE(w) << "not a WAV file: " << wav;
+  const auto [rms, hz] = level_and_pitch(*w);
+  EXPECT_GT(rms, 0.01) << "bob should hear alice's sine microphone";
+  EXPECT_NEAR(hz, 440.0, 60.0) << "rms " << rms;
+
+  const auto both = as("alice", {"call", "1002", "--mic", mic, "--play", "tone"});
+  EXPECT_EQ(both.code, 2);
+  EXPECT_NE(both.err.find("--mic and --play exclude each other"), std::string::npos) << both.err;
 }
 
 TEST_F(CliCall, HoldResumeAndDtmfAsJson) {

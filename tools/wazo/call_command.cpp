@@ -35,11 +35,12 @@ using std::chrono::milliseconds;
 using namespace std::chrono_literals;
 
 constexpr std::string_view kCallUsage =
-    "wazo call EXTENSION [--video] [--play tone[:HZ]|none|FILE.wav] [--record FILE.wav] [--for SECONDS] "
-    "[--dtmf DIGITS] [--hold AT:SECONDS] [--json] [--ws URL --user USER --password PASSWORD ...]";
+    "wazo call EXTENSION [--video] [--play tone[:HZ]|none|FILE.wav | --mic ID] [--record FILE.wav | --speaker ID] "
+    "[--camera ID] [--for SECONDS] [--dtmf DIGITS] [--hold AT:SECONDS] [--json] "
+    "[--ws URL --user USER --password PASSWORD ...]";
 constexpr std::string_view kAnswerUsage =
-    "wazo answer [--auto] [--count N] [--wait SECONDS] [--video] [--play tone[:HZ]|none|FILE.wav] "
-    "[--record FILE.wav] [--for SECONDS] [--dtmf DIGITS] [--hold AT:SECONDS] [--json] "
+    "wazo answer [--auto] [--count N] [--wait SECONDS] [--video] [--play tone[:HZ]|none|FILE.wav | --mic ID] "
+    "[--record FILE.wav | --speaker ID] [--camera ID] [--for SECONDS] [--dtmf DIGITS] [--hold AT:SECONDS] [--json] "
     "[--ws URL --user USER --password PASSWORD ...]";
 
 std::atomic<bool> g_call_interrupted{false};
@@ -67,7 +68,11 @@ struct CallArgs {
   // the call
   bool video = false;
   std::string play = "tone";
+  bool play_given = false;
   std::string record;
+  // Devices (ids from `wazo devices`; "default": the system's default one) instead of the tone, the file, the
+  // test pattern.
+  std::optional<std::string> mic, speaker, camera;
   std::optional<milliseconds> duration;  // --for, from the answer
   std::string dtmf;
   std::optional<milliseconds> hold_at;  // --hold AT:SECONDS, from the answer
@@ -132,12 +137,20 @@ std::optional<int> parse_args(Context& ctx, const std::vector<std::string>& args
     } else if (!a.is_call && flag("--auto")) {
       a.auto_answer = true;
     } else if (is_sip_line_option(name) || name == "--play" || name == "--record" || name == "--for" ||
-               name == "--dtmf" || name == "--hold" || (!a.is_call && (name == "--count" || name == "--wait"))) {
+               name == "--dtmf" || name == "--hold" || name == "--mic" || name == "--speaker" || name == "--camera" ||
+               (!a.is_call && (name == "--count" || name == "--wait"))) {
       if (!value()) return bad(name + " needs a value");
       if (is_sip_line_option(name)) {
         if (auto error = apply_sip_line_option(a.line, name, v)) return bad(*error);
       } else if (name == "--play") {
         a.play = v;
+        a.play_given = true;
+      } else if (name == "--mic") {
+        a.mic = v;
+      } else if (name == "--speaker") {
+        a.speaker = v;
+      } else if (name == "--camera") {
+        a.camera = v;
       } else if (name == "--record") {
         a.record = v;
       } else if (name == "--for") {
@@ -174,6 +187,8 @@ std::optional<int> parse_args(Context& ctx, const std::vector<std::string>& args
     return bad("unexpected argument " + positional[0]);
   }
   if (a.line.insecure && !a.line.ca_file.empty()) return bad("--insecure and --ca-file exclude each other");
+  if (a.mic && a.play_given) return bad("--mic and --play exclude each other");
+  if (a.speaker && !a.record.empty()) return bad("--speaker and --record exclude each other");
   if (a.hold_at && a.duration && *a.hold_at + a.hold_for > *a.duration)
     return bad("--hold must end (AT + SECONDS) within --for");
   if (a.play != "tone" && a.play != "none" && !a.play.starts_with("tone:")) {
@@ -250,12 +265,17 @@ media::MediaOptions media_options(const CallArgs& a) {
   } else {
     m.audio_source = {.type = media::AudioSource::Type::wav_file, .path = a.play, .loop = true};
   }
-  if (a.record.empty()) {
+  auto device_id = [](const std::string& id) { return id == "default" ? std::string() : id; };
+  if (a.mic) m.audio_source = {.type = media::AudioSource::Type::device, .device_id = device_id(*a.mic)};
+  if (a.speaker) {
+    m.audio_sink = {.type = media::AudioSink::Type::device, .device_id = device_id(*a.speaker)};
+  } else if (a.record.empty()) {
     m.audio_sink = {.type = media::AudioSink::Type::none};
   } else {
     m.audio_sink = {.type = media::AudioSink::Type::wav_file, .path = a.record};
   }
   m.video_source = {.type = media::VideoSource::Type::test_pattern};
+  if (a.camera) m.video_source = {.type = media::VideoSource::Type::device, .device_id = device_id(*a.camera)};
   m.video_sink = {.type = media::VideoSink::Type::none};
   // Without STUN or TURN servers only host candidates come, at once; the default wait would only delay the call.
   m.ice_gathering_timeout = 1000ms;
@@ -813,6 +833,27 @@ int run_answer(Context& ctx, const std::vector<std::string>& args) {
     waiting_since = Clock::now();
   }
   if (failure) return fail(ctx, "answer: " + *failure);
+  return kExitOk;
+}
+
+int run_devices(Context& ctx, const std::vector<std::string>& args) {
+  if (!args.empty()) return usage_error(ctx.err, "devices takes no arguments", "wazo devices");
+  auto devices = media::list_devices();
+  if (!devices) return fail(ctx, "devices: " + devices.error().message);
+  for (const auto& d : *devices) {
+    const char* kind = d.kind == media::Device::Kind::audio_input    ? "microphone"
+                       : d.kind == media::Device::Kind::audio_output ? "speaker"
+                                                                     : "camera";
+    if (ctx.options.json) {
+      ctx.out << Json{{"kind", kind}, {"id", d.id}, {"name", d.name}, {"default", d.is_default}}.dump(
+                     -1, ' ', false, Json::error_handler_t::replace)
+              << '\n';
+    } else {
+      ctx.out << kind << "  " << d.id << "  " << d.name << (d.is_default ? "  (default)" : "") << '\n';
+    }
+  }
+  if (devices->empty() && !ctx.options.json) ctx.out << "no devices (no sound server or camera is reachable)\n";
+  ctx.out << std::flush;
   return kExitOk;
 }
 

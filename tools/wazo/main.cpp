@@ -49,6 +49,9 @@ constexpr std::string_view kHelp = R"(Commands:
                       and keep it up --for SECONDS or until the peer hangs up; statistics after each call
                       LINE: --ws URL --user USER --password PASSWORD [--domain D] [--auth-user A]
                       [--insecure | --ca-file FILE], else the session's SIP line
+                      --mic ID, --speaker ID, --camera ID (call and answer): devices from `devices`
+                      ("default": the system's) instead of the tone, the recording, the test pattern
+  devices             list the microphones, speakers and cameras with their ids
 
 Options (before the command):
   --host URL          the server: http(s)://HOST[:PORT], or HOST[:PORT] for HTTPS; saved at login
@@ -79,6 +82,7 @@ Command find_command(std::string_view name) {
   if (name == "sip") return run_sip;
   if (name == "call") return run_call;
   if (name == "answer") return run_answer;
+  if (name == "devices") return run_devices;
   return nullptr;
 }
 
