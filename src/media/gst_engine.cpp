@@ -1003,7 +1003,12 @@ Result<void> Call::link_send(Kind kind, int mline, int pt, const std::string& co
               " ! capsfilter caps=\"application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=" +
               std::to_string(pt) + ",packetization-mode=(string)1\"";
     } else {
-      chain = raw + " ! vp8enc deadline=1 cpu-used=8 threads=2 keyframe-max-dist=60 error-resilient=partitions " +
+      // One encoder thread up to 640x480: libvpx's worker threads busy-wait on each other, and on a machine whose
+      // cores are taken (two calls, or the peer on the same box) that spinning took 60-100 % of a core instead of
+      // ~30 %. Larger frames get a second thread.
+      const int threads = v.width * v.height > 640 * 480 ? 2 : 1;
+      chain = raw + " ! vp8enc deadline=1 cpu-used=8 threads=" + std::to_string(threads) +
+              " keyframe-max-dist=60 error-resilient=partitions " +
               "target-bitrate=" + std::to_string(options_.video_bitrate) +
               " ! rtpvp8pay picture-id-mode=15-bit pt=" + std::to_string(pt) +
               " ! capsfilter caps=\"application/x-rtp,media=video,encoding-name=VP8,clock-rate=90000,payload=" +
