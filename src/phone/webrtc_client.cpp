@@ -325,11 +325,11 @@ void WebRTCClient::Impl::watch_session(const std::shared_ptr<CallState>& c) {
     if (call->stats_timer) call->stats_timer->cancel();
     if (call->ice_timer) call->ice_timer->cancel();
     if (call->path_timer) call->path_timer->cancel();
-    // The last figures, read before the media goes (bounded: a busy webrtcbin gives what it had).
+    // The last figures: a closing media reads them once (the session has usually closed it already).
     std::optional<media::CallStats> last;
     if (call->media) {
-      last = call->media->stats();
       call->media->close();
+      last = call->media->stats();
     }
     self->emitter.emit(SessionEnded{call->session, t, transferred, std::move(last)});
     call->subs.clear();  // this handler's own subscription among them: the emitter keeps it alive until it returns

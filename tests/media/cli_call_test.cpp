@@ -277,6 +277,9 @@ TEST_F(CliCall, DevicesAreListedAndUsedForTheCall) {
   const auto both = as("alice", {"call", "1002", "--mic", mic, "--play", "tone"});
   EXPECT_EQ(both.code, 2);
   EXPECT_NE(both.err.find("--mic and --play exclude each other"), std::string::npos) << both.err;
+  const auto camera = as("alice", {"call", "1002", "--camera", "default"});
+  EXPECT_EQ(camera.code, 2);
+  EXPECT_NE(camera.err.find("--camera is for video calls"), std::string::npos) << camera.err;
 }
 
 TEST_F(CliCall, HoldResumeAndDtmfAsJson) {

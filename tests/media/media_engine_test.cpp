@@ -213,6 +213,15 @@ TEST_F(MediaEngineTest, AudioFlowsBothWaysAndHearsTheTone) {
   EXPECT_GT(sb.mos, 4.0);
   EXPECT_EQ(a->media->negotiated_direction(), Direction::sendrecv);
   EXPECT_EQ(b->media->negotiated_direction(), Direction::sendrecv);
+
+  // A closed call's statistics are its figures as it closed, not the last ones someone asked for.
+  std::this_thread::sleep_for(500ms);
+  b->media->close();
+  const auto closed = b->media->stats();
+  ASSERT_TRUE(closed.audio);
+  EXPECT_EQ(closed.ice_state, "closed");
+  EXPECT_GT(closed.audio->bytes_received, sb.audio->bytes_received + 1'000) << "the 500 ms before the close";
+  EXPECT_GT(closed.audio->packets_sent, sb.audio->packets_sent + 10);
 }
 
 TEST_F(MediaEngineTest, HoldInactiveAndResumeStopAndRestartTheRightDirections) {

@@ -189,6 +189,7 @@ std::optional<int> parse_args(Context& ctx, const std::vector<std::string>& args
   if (a.line.insecure && !a.line.ca_file.empty()) return bad("--insecure and --ca-file exclude each other");
   if (a.mic && a.play_given) return bad("--mic and --play exclude each other");
   if (a.speaker && !a.record.empty()) return bad("--speaker and --record exclude each other");
+  if (a.camera && !a.video) return bad("--camera is for video calls: add --video");
   if (a.hold_at && a.duration && *a.hold_at + a.hold_for > *a.duration)
     return bad("--hold must end (AT + SECONDS) within --for");
   if (a.play != "tone" && a.play != "none" && !a.play.starts_with("tone:")) {
@@ -352,7 +353,7 @@ struct CallRecord {
   int sip_status = 0;
   std::string reason;
   std::optional<Error> error;
-  std::optional<media::CallStats> stats;  // the last sample taken while the call was up
+  std::optional<media::CallStats> stats;  // the media's figures, from CallEnded
   int hold_changes = 0;                   // held / resumed events so far, either side
   int changes = 0;                        // what the driving loop waits for: media up, hold changes, the end
 };
